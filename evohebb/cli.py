@@ -1,0 +1,134 @@
+"""``evohebb`` command line: argument parsing, run directories and resume; the work is in the pipelines.
+
+    evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
+    evohebb evaluate runs/<name> [--episodes M] [--gif out.gif] [--random-baseline]
+    evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from evohebb.config import ConfigError, load_config
+from evohebb.runs import RunExistsError, create_run_dir, default_run_name
+
+log = logging.getLogger("evohebb")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("evotorch", "ray", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="YAML config (presets in configs/); omitted: the defaults")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, nested keys with dots (a.b=1)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue runs/<name> from its last checkpoint "
+                        "(its config.yaml is used; key=value overrides still apply, e.g. generations=50)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
+    parser.add_argument("--runs-root", default="runs", help="where runs/<name>/ folders go (default: runs)")
+    parser.add_argument("--name", help="run name (default: from the config, else a timestamped name)")
+
+
+def _split_config_and_overrides(args) -> tuple[str | None, list[str]]:
+    # `evohebb evolve a=1` (no file): argparse puts the first override into `config`
+    if args.config is not None and "=" in args.config and not args.config.endswith((".yaml", ".yml")):
+        return None, [args.config, *args.overrides]
+    return args.config, list(args.overrides)
+
+
+def _prepare_run(args, config_cls, prefix: str):
+    """Resolve the config and the run directory for a new or resumed run."""
+    config_path, overrides = _split_config_and_overrides(args)
+    if args.resume:
+        run_dir = Path(args.resume)
+        if config_path is not None:
+            overrides = [config_path, *overrides] if "=" in config_path else overrides
+        cfg = load_config(config_cls, run_dir / "config.yaml", overrides)
+        create_run_dir(run_dir.parent, run_dir.name, resume=True)
+        if overrides:
+            from evohebb.config import save_config
+            save_config(cfg, run_dir / "config.yaml")
+        return cfg, run_dir, True
+    cfg = load_config(config_cls, config_path, overrides)
+    name = args.name or getattr(cfg, "name", None) or default_run_name(prefix)
+    run_dir = create_run_dir(args.runs_root, name, overwrite=args.overwrite)
+    return cfg, run_dir, False
+
+
+def _cmd_evolve(args) -> int:
+    from evohebb.pipelines.evolve import run_evolve
+    from evohebb.pipelines.evolve_config import EvolveConfig
+    cfg, run_dir, resume = _prepare_run(args, EvolveConfig, "evolve")
+    if args.address:
+        cfg.evaluation.ray_address = args.address
+    log.info("run directory: %s  (watch it: tensorboard --logdir %s --host 127.0.0.1)", run_dir, run_dir.parent)
+    results = run_evolve(cfg, run_dir, resume=resume)
+    log.info("best fitness %.3f at generation %d; results in %s", results["best_fitness"],
+             results["best_generation"], run_dir / "results.json")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from evohebb.pipelines.evaluate_genome import evaluate_run
+    report = evaluate_run(Path(args.run_dir), episodes=args.episodes, gif=args.gif,
+                          random_baseline=args.random_baseline, genome=args.genome, max_steps=args.max_steps)
+    for key, value in report.items():
+        if not isinstance(value, (list, dict)):
+            log.info("%s: %s", key, value)
+    return 0
+
+
+def _cmd_softhebb(args) -> int:
+    from evohebb.pipelines.softhebb import run_softhebb
+    from evohebb.pipelines.softhebb_config import SoftHebbConfig
+    cfg, run_dir, resume = _prepare_run(args, SoftHebbConfig, "softhebb")
+    log.info("run directory: %s", run_dir)
+    run_softhebb(cfg, run_dir, resume=resume)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evohebb", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    evolve = sub.add_parser("evolve", help="evolve Hebbian parameters with evotorch on Ray actors")
+    _add_run_arguments(evolve)
+    evolve.add_argument("--address", help="Ray cluster address (else RAY_ADDRESS, else a local instance)")
+    evolve.set_defaults(func=_cmd_evolve)
+
+    evaluate = sub.add_parser("evaluate", help="re-run the best genome of a run on unseen seeds")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--episodes", type=int, default=5, help="unseen seeds to evaluate on (default 5)")
+    evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing)")
+    evaluate.add_argument("--random-baseline", action="store_true",
+                          help="also play random actions on the same seeds, for comparison")
+    evaluate.add_argument("--genome", choices=("best", "center"), default="best")
+    evaluate.add_argument("--max-steps", type=int, help="episode cap (default: the run's)")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    softhebb = sub.add_parser("softhebb", help="unsupervised SoftHebb training, then a linear readout")
+    _add_run_arguments(softhebb)
+    softhebb.set_defaults(func=_cmd_softhebb)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (ConfigError, RunExistsError, FileNotFoundError) as error:
+        log.error("%s", error)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

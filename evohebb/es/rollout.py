@@ -1,0 +1,69 @@
+"""One batched rollout: N plastic networks (one tensor population) living in N vectorised envs at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from envs.episode_returns import EpisodeReturns
+
+
+@dataclass
+class RolloutResult:
+    returns: np.ndarray      # [N] undiscounted return of each env's first episode
+    lengths: np.ndarray      # [N] steps until that episode ended (or max_steps)
+    env_steps: int           # env steps taken in total (what the envs computed, ended episodes included)
+    rewards: np.ndarray      # [T, N] reward of every step (0 once an env's first episode has ended)
+    frames: list | None = None  # frames of env 0 when recording
+
+
+def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """Vector-env observations -> float tensor ``[N, C, H, W]`` (uint8 HWC images are scaled to [0, 1])."""
+    tensor = torch.as_tensor(obs, device=device)
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float().div_(255.0)
+        if tensor.ndim == 4:        # [N, H, W, C] -> [N, C, H, W]
+            tensor = tensor.permute(0, 3, 1, 2)
+        elif tensor.ndim == 3:      # grayscale [N, H, W]
+            tensor = tensor.unsqueeze(1)
+    return tensor.float().contiguous()
+
+
+@torch.no_grad()
+def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], weight_seed: int,
+                 max_steps: int, to_action: Callable[[torch.Tensor], np.ndarray],
+                 record: Callable[[], np.ndarray] | None = None) -> RolloutResult:
+    """Play one episode in each of the N envs with N genomes, learning online at every step.
+
+    ``genomes`` [N, G] (one row per env), ``seeds`` N env seeds. The networks' weights are re-initialised
+    from ``weight_seed``; after each step every network receives its reward (``network.update``). The
+    envs autoreset on their own (gymnasium's next-step mode): an env's reward only counts until its first
+    episode ends (``envs.EpisodeReturns``), and the loop stops when every first episode has ended or after ``max_steps``.
+    """
+    n = genomes.shape[0]
+    if len(seeds) != n or vector_env.num_envs != n:
+        raise ValueError(f"{n} genomes, {len(seeds)} seeds and {vector_env.num_envs} envs must be equal")
+    device = genomes.device
+    network.load_genomes(genomes)
+    network.reset(weight_seed)
+    obs, _ = vector_env.reset(seed=[int(s) for s in seeds])
+    episodes = EpisodeReturns(n)
+    frames = [] if record is not None else None
+    rewards = []
+    env_steps = 0
+    for _ in range(max_steps):
+        output = network(observation_batch(obs, device))
+        obs, reward, terminated, truncated, _ = vector_env.step(to_action(output))
+        if frames is not None and episodes.active[0]:
+            frames.append(record())
+        env_steps += n
+        rewards.append(np.where(episodes.active, reward, 0.0))
+        episodes.update(reward, terminated, truncated)
+        network.update(torch.as_tensor(reward, dtype=torch.float32, device=device))
+        if episodes.all_done:
+            break
+    return RolloutResult(returns=episodes.returns, lengths=episodes.lengths, env_steps=env_steps,
+                         rewards=np.stack(rewards) if rewards else np.zeros((0, n)), frames=frames)

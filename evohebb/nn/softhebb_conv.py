@@ -1,0 +1,284 @@
+"""Hebbian convolution (and its linear twin) learnt with SoftHebb and the seed-001 family of mechanisms.
+
+Each mechanism is an independent switch of :class:`HebbianSettings`:
+
+* ``mode`` — the competition: ``soft`` (soft WTA with anti-Hebbian non-winners), ``hard`` (one winner per
+  position), ``topk`` (``top_k`` winners), ``basic`` (no competition: Oja), ``bcm`` (soft WTA signal modulated
+  by a BCM sliding threshold), ``temporal`` (winner above the median of a ``temporal_window`` history),
+  ``threshold`` (winner above ``mean + competition_k * std``);
+* ``cosine`` — cosine-similarity activation ``u / (||x_patch|| ||W_k||)``;
+* ``lateral_inhibition`` — difference-of-Gaussians surround modulation (``sigma_e``, ``sigma_i``, ``lateral_kernel``);
+* ``presynaptic`` — competition between inputs (``softmax`` or ``lp_norm``);
+* ``homeostasis`` — homeostatic synaptic scaling;
+* ``dale`` — Dale's principle: non-negative effective weights (weights are clamped at 0 after every update);
+* ``adaptive_lr`` / ``lr_power`` — SoftHebb's norm-dependent per-neuron rate;
+* ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
+
+The module computes the update during a training-mode forward pass (batched through the weight-gradient of
+a convolution, never a loop over neurons or positions) and applies it when :meth:`hebbian_step` is called.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from evohebb.plasticity.bcm import BCMThreshold
+from evohebb.plasticity.competition import (
+    TemporalCompetition,
+    difference_of_gaussians,
+    hard_wta,
+    lateral_inhibition,
+    no_competition,
+    presynaptic_competition,
+    soft_wta,
+    threshold_competition,
+    top_k_wta,
+)
+from evohebb.plasticity.homeostasis import SynapticScaling
+from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, softhebb_delta
+
+MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
+
+
+@dataclass(frozen=True)
+class HebbianSettings:
+    """Switches and constants of one Hebbian layer (see the module docstring)."""
+
+    mode: str = "soft"
+    t_inv: float = 1.0
+    anti_hebbian: bool = True
+    eta0: float = 0.01
+    adaptive_lr: bool = True
+    lr_power: float = 0.5
+    top_k: int = 1
+    cosine: bool = False
+    lateral_inhibition: bool = False
+    sigma_e: float = 1.2
+    sigma_i: float = 1.4
+    lateral_kernel: int = 5
+    bcm_decay: float = 0.5
+    temporal_window: int = 500
+    competition_k: float = 2.0
+    presynaptic: str | None = None
+    presynaptic_p: float = 2.0
+    homeostasis: bool = False
+    homeostasis_strength: float = 0.01
+    dale: bool = False
+    alpha: float = 1.0
+    init: str = "softhebb"
+    init_radius: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"Hebbian mode must be one of {MODES}, got {self.mode!r}")
+        if self.presynaptic not in (None, "softmax", "lp_norm"):
+            raise ValueError(f"presynaptic must be null, 'softmax' or 'lp_norm', got {self.presynaptic!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1] (1 = Hebbian only, 0 = backprop only), got {self.alpha}")
+        if self.init not in ("softhebb", "kaiming_uniform"):
+            raise ValueError(f"init must be 'softhebb' or 'kaiming_uniform', got {self.init!r}")
+
+    @classmethod
+    def from_kwargs(cls, **kw) -> "HebbianSettings":
+        """Build from keyword arguments, naming any unknown key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise TypeError(f"unknown Hebbian setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**kw)
+
+    def with_(self, **kw) -> "HebbianSettings":
+        return replace(self, **kw)
+
+
+class SoftHebbConv2d(nn.Module):
+    """Hebbian 2-D convolution without bias; ``forward`` returns the pre-activation map ``u`` (after
+    cosine normalisation / lateral inhibition when enabled)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                 dilation: int = 1, groups: int = 1, padding_mode: str = "reflect",
+                 settings: HebbianSettings | None = None, device: torch.device | str | None = None, **kw):
+        super().__init__()
+        s = settings if settings is not None else HebbianSettings()
+        if kw:
+            s = HebbianSettings.from_kwargs(**{**_as_kwargs(s), **kw})
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
+                             f"by groups ({groups})")
+        if padding_mode not in ("reflect", "zeros", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be reflect/zeros/replicate/circular, got {padding_mode!r}")
+        self.settings = s
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.dilation, self.groups, self.padding_mode = dilation, groups, padding_mode
+        shape = (out_channels, in_channels // groups, kernel_size, kernel_size)
+        self.weight = nn.Parameter(torch.empty(shape, device=device), requires_grad=s.alpha < 1.0)
+        self.reset_parameters()
+        if s.lateral_inhibition:
+            self.register_buffer("dog", difference_of_gaussians(s.lateral_kernel, s.sigma_e, s.sigma_i, device))
+        else:
+            self.dog = None
+        self.bcm = BCMThreshold(out_channels, s.bcm_decay, device) if s.mode == "bcm" else None
+        self.temporal = TemporalCompetition(out_channels, s.temporal_window, device) if s.mode == "temporal" else None
+        self.scaling = SynapticScaling(out_channels, strength=s.homeostasis_strength, device=device) \
+            if s.homeostasis else None
+        self.plastic = s.alpha > 0.0
+        self._pending: torch.Tensor | None = None
+        self._scale: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------------------------------ weights
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        fan_in = self.weight[0].numel()
+        if self.settings.init == "softhebb":  # N(0, (R / sqrt(fan_in))^2): initial norm ~ R, far from 1
+            self.weight.normal_(0.0, self.settings.init_radius / math.sqrt(fan_in))
+        else:
+            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.settings.dale:
+            self.weight.abs_()
+
+    def effective_weight(self) -> torch.Tensor:
+        """The weight the convolution uses (non-negative under Dale's principle)."""
+        return self.weight.clamp(min=0.0) if self.settings.dale else self.weight
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.padding:
+            return x
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        return F.pad(x, (self.padding,) * 4, mode=mode)
+
+    # ------------------------------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.settings
+        if s.presynaptic is not None:
+            x = presynaptic_competition(x, s.presynaptic, s.presynaptic_p, dim=1)
+        xp = self._pad(x)
+        w = self.effective_weight()
+        u = F.conv2d(xp, w, stride=self.stride, dilation=self.dilation, groups=self.groups)
+        a = u
+        if s.cosine:
+            a = a / (self._patch_norm(xp) * w.reshape(w.shape[0], -1).norm(dim=1).view(1, -1, 1, 1) + 1e-8)
+        if self.dog is not None:
+            a = lateral_inhibition(a, self.dog)
+        if self.training and self.plastic:
+            with torch.no_grad():
+                self._pending = self._hebbian_update(xp.detach(), u.detach(), a.detach())
+        return a
+
+    def _patch_norm(self, xp: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(self.groups, self.in_channels // self.groups, self.kernel_size, self.kernel_size,
+                          device=xp.device, dtype=xp.dtype)
+        sq = F.conv2d(xp * xp, ones, stride=self.stride, dilation=self.dilation, groups=self.groups)
+        return sq.clamp_min(0).sqrt().repeat_interleave(self.out_channels // self.groups, dim=1)
+
+    def postsynaptic(self, a: torch.Tensor) -> torch.Tensor:
+        """The competition's learning signal ``y`` for activations ``a [B, K, ...]`` (channel axis 1)."""
+        s = self.settings
+        if s.mode == "soft":
+            return soft_wta(a, s.t_inv, dim=1, anti_hebbian=s.anti_hebbian)
+        if s.mode == "hard":
+            return hard_wta(a, dim=1)
+        if s.mode == "topk":
+            return top_k_wta(a, s.top_k, dim=1)
+        if s.mode == "basic":
+            return no_competition(a, dim=1)
+        if s.mode == "threshold":
+            return threshold_competition(a, s.competition_k, dim=1)
+        if s.mode == "temporal":
+            return self.temporal(a, dim=1)
+        # bcm: soft-WTA probabilities modulated by the sliding threshold
+        y = soft_wta(a, s.t_inv, dim=1, anti_hebbian=False)
+        self.bcm.update(y, dim=1)
+        return self.bcm.modulate(y, dim=1)
+
+    def _hebbian_update(self, xp: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        y = self.postsynaptic(a)
+        corr = conv_correlation(xp, y, self.weight.shape, self.stride, self.dilation, self.groups)
+        delta = softhebb_delta(corr, y, u, self.weight, dim=1)
+        s = self.settings
+        eta = adaptive_rate(self.weight, s.eta0, s.lr_power) if s.adaptive_lr else \
+            torch.full((self.out_channels,), s.eta0, device=delta.device)
+        if self.scaling is not None:
+            self._scale = self.scaling.update(y, dim=1)
+        return eta.view(-1, 1, 1, 1) * delta
+
+    # ------------------------------------------------------------------------------------------ update
+    @torch.no_grad()
+    def hebbian_step(self, bp_lr: float = 0.0) -> None:
+        """Apply the update computed by the last training forward pass:
+        ``W += alpha * dW_hebb - (1 - alpha) * bp_lr * grad`` (the gradient term only where one exists)."""
+        s = self.settings
+        if self._pending is not None:
+            self.weight.add_(s.alpha * self._pending)
+            self._pending = None
+        if s.alpha < 1.0 and self.weight.grad is not None and bp_lr > 0:
+            self.weight.add_(-(1.0 - s.alpha) * bp_lr * self.weight.grad)
+        if self._scale is not None:
+            self.weight.mul_(self._scale.view(-1, 1, 1, 1))
+            self._scale = None
+        if s.dale:
+            self.weight.clamp_(min=0.0)
+
+    def plasticity_state(self) -> dict:
+        """State of the stateful mechanisms (BCM threshold, temporal history, homeostasis) for checkpoints."""
+        out = {}
+        for name in ("bcm", "temporal", "scaling"):
+            obj = getattr(self, name)
+            if obj is not None:
+                out[name] = obj.state_dict()
+        return out
+
+    def load_plasticity_state(self, state: dict) -> None:
+        for name, sub in state.items():
+            getattr(self, name).load_state_dict(sub)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"padding={self.padding}, groups={self.groups}, mode={self.settings.mode}, "
+                f"t_inv={self.settings.t_inv}, eta0={self.settings.eta0}, alpha={self.settings.alpha}")
+
+
+class SoftHebbLinear(nn.Module):
+    """The linear twin of :class:`SoftHebbConv2d`: a 1x1 Hebbian conv on ``[B, D, 1, 1]``; ``weight`` is
+    ``[K, D]`` (a view of the conv's)."""
+
+    def __init__(self, in_features: int, out_features: int, settings: HebbianSettings | None = None,
+                 device: torch.device | str | None = None, **kw):
+        super().__init__()
+        s = settings if settings is not None else HebbianSettings()
+        if s.lateral_inhibition or kw.get("lateral_inhibition"):
+            raise ValueError("lateral_inhibition needs a spatial map; SoftHebbLinear has none")
+        self.conv = SoftHebbConv2d(in_features, out_features, 1, settings=s, device=device, **kw)
+        self.in_features, self.out_features = in_features, out_features
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.conv.weight.view(self.out_features, self.in_features)
+
+    @property
+    def settings(self) -> HebbianSettings:
+        return self.conv.settings
+
+    def postsynaptic(self, a: torch.Tensor) -> torch.Tensor:
+        return self.conv.postsynaptic(a[:, :, None, None])[:, :, 0, 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x[:, :, None, None])[:, :, 0, 0]
+
+    def hebbian_step(self, bp_lr: float = 0.0) -> None:
+        self.conv.hebbian_step(bp_lr)
+
+    def plasticity_state(self) -> dict:
+        return self.conv.plasticity_state()
+
+    def load_plasticity_state(self, state: dict) -> None:
+        self.conv.load_plasticity_state(state)
+
+
+def _as_kwargs(s: HebbianSettings) -> dict:
+    return {f.name: getattr(s, f.name) for f in fields(s)}

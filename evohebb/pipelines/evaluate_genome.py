@@ -1,0 +1,84 @@
+"""``evohebb evaluate runs/<name>``: re-run an evolved genome on unseen seeds (optionally as a GIF)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evohebb.config import load_config
+from evohebb.es.generation_seeds import evaluation_seeds
+from evohebb.es.rollout import run_episodes
+from evohebb.pipelines.evolve import evaluation_task
+from evohebb.pipelines.evolve_config import EvolveConfig
+from evohebb.runs import atomic_write_json, read_results
+
+log = logging.getLogger(__name__)
+
+
+def _random_actions(envs):
+    def to_action(output: torch.Tensor) -> np.ndarray:
+        return envs.action_space.sample()
+    return to_action
+
+
+def _save_gif(frames: list[np.ndarray], path: Path, fps: int = 30) -> None:
+    from PIL import Image
+    images = [Image.fromarray(frame) for frame in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+
+def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, random_baseline: bool = False,
+                 genome: str = "best", max_steps: int | None = None) -> dict:
+    cfg = load_config(EvolveConfig, run_dir / "config.yaml")
+    results = read_results(run_dir)
+    values = results.get(f"{genome}_genome")
+    if values is None:
+        raise FileNotFoundError(f"{run_dir}/results.json holds no {genome} genome: has the run finished a generation?")
+    task = evaluation_task(cfg)
+    if max_steps is not None:
+        task = type(task)(task.kind, max_steps, task.network, {**task.env, "episode_length": max_steps}
+                          if task.kind == "classification" else task.env, task.device)
+    seeds = evaluation_seeds(cfg.seed, episodes)
+    network = task.build_network()
+    genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
+
+    envs = task.build_envs(episodes)
+    try:
+        played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
+                              to_action=task.spec.to_action)
+        report = {"run": str(run_dir), "genome": genome, "seeds": seeds,
+                  "returns": played.returns.tolist(), "return_mean": float(played.returns.mean()),
+                  "return_std": float(played.returns.std()), "lengths": played.lengths.tolist()}
+        if task.kind == "classification":
+            half = played.rewards[played.rewards.shape[0] // 2:]
+            report["accuracy_last_half"] = float(half.mean())
+            report["accuracy_first_half"] = float(played.rewards[: played.rewards.shape[0] // 2].mean())
+        if random_baseline:
+            envs.action_space.seed(cfg.seed)
+            randomly = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
+                                    to_action=_random_actions(envs))
+            report["random_returns"] = randomly.returns.tolist()
+            report["random_return_mean"] = float(randomly.returns.mean())
+            if task.kind == "classification":
+                report["random_accuracy_last_half"] = float(randomly.rewards[randomly.rewards.shape[0] // 2:].mean())
+    finally:
+        envs.close()
+
+    if gif:
+        if task.kind != "carracing":
+            raise ValueError("--gif records CarRacing episodes; this run's task is " + task.kind)
+        one = task.build_envs(1, render_mode="rgb_array")
+        try:
+            recorded = run_episodes(network, one, genomes[:1], seeds[:1], weight_seed=seeds[0],
+                                    max_steps=task.max_steps, to_action=task.spec.to_action,
+                                    record=lambda: one.envs[0].render())
+        finally:
+            one.close()
+        _save_gif(recorded.frames, Path(gif))
+        report["gif"] = str(gif)
+        log.info("saved %d frames to %s", len(recorded.frames), gif)
+    atomic_write_json(run_dir / f"evaluation-{genome}.json", report)
+    return report

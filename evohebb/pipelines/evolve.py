@@ -1,0 +1,173 @@
+"""The evolve pipeline: evotorch searches the Hebbian parameters of a plastic network, Ray actors evaluate.
+
+load config -> build (network spec, Ray actors, evotorch problem + algorithm) -> loop over generations
+(step, log, checkpoint) -> results.json. Reads top to bottom like one CleanRL file.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evohebb.config import config_to_dict, save_config
+from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.es.genome import GenomeLayout
+from evohebb.es.hebbian_problem import HebbianProblem
+from evohebb.es.ray_cluster import connect_ray
+from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
+from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
+from evohebb.pipelines.evolve_config import EvolveConfig
+from evohebb.runs import (CheckpointManager, MetricsLogger, capture_rng_state, progress_bar, restore_rng_state,
+                          write_results)
+
+log = logging.getLogger(__name__)
+
+
+def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
+    """The picklable description of what each actor builds, taken from the config."""
+    rpe = config_to_dict(cfg.network.rpe)
+    rpe_on, rpe_evolvable = rpe.pop("enabled"), rpe.pop("evolvable")
+    network = {"aggregation": cfg.network.aggregation, "weight_norm": cfg.network.weight_norm,
+               "clip": cfg.network.weight_clip, "rpe": rpe if rpe_on else None,
+               "rpe_evolvable": rpe_on and rpe_evolvable}
+    if cfg.task == "carracing":
+        c = cfg.carracing
+        env = {"size": c.size, "grayscale": c.grayscale, "frame_skip": c.frame_skip,
+               "negative_patience": c.negative_patience or None, "vectorization": c.vectorization}
+        network["in_shape"] = (1 if c.grayscale else 3, c.size, c.size)
+    else:
+        c = cfg.classification
+        env = {"dataset": c.dataset, "data_dir": c.data_dir, "train": c.train, "download": c.download,
+               "episode_length": cfg.evaluation.max_steps}
+        channels, side = (1, 28) if c.dataset in ("mnist", "fashion_mnist") else (3, 32)
+        network["in_shape"] = (channels, side, side)
+        network["n_classes"] = 100 if c.dataset == "cifar100" else 10
+        network["exploration_std"] = cfg.network.exploration_std
+    env.update(env_overrides)
+    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=network, env=env,
+                          device=cfg.device)
+
+
+@dataclass
+class StopRequest:
+    """Set by SIGINT/SIGTERM: the loop checkpoints after the current generation and stops."""
+    signal_name: str | None = None
+
+    def install(self):
+        previous = {}
+
+        def handler(signum, _frame):
+            if self.signal_name is not None:   # second signal: stop now
+                signal.signal(signum, previous[signum])
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(signum).name
+            log.warning("%s received: checkpointing after this generation, then stopping "
+                        "(send it again to stop at once)", self.signal_name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    @staticmethod
+    def uninstall(previous):
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
+    """Run (or continue) an evolution in ``run_dir``; return the results also written to results.json."""
+    run_dir = Path(run_dir)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    if not resume:
+        save_config(cfg, run_dir / "config.yaml")
+
+    # ---- build
+    task = evaluation_task(cfg)
+    layout = GenomeLayout.from_spec(task.build_network().genome_spec())
+    log.info("genome: %d parameters in %d slices", layout.size, len(layout.shapes))
+    if cfg.evaluation.num_actors:
+        connect_ray(cfg.evaluation.ray_address, num_cpus=None)
+    pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
+    checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, best_mode="max")
+
+    state = checkpoints.load_latest() if resume else None
+    if state is not None:
+        searcher = state["searcher"]
+        restore_rng_state(state["rng"])
+        generation, best = state["generation"], state["best"]
+        log.info("resumed %s at generation %d", run_dir, generation)
+    else:
+        if resume:
+            log.warning("no checkpoint in %s: starting from generation 0", run_dir)
+        a = cfg.algorithm
+        problem = HebbianProblem(layout.size, episodes_per_individual=cfg.evaluation.episodes_per_individual,
+                                 seed=cfg.seed, l2_penalty=cfg.evaluation.l2_penalty,
+                                 initial_bounds=(-a.init_bound, a.init_bound))
+        searcher = make_search_algorithm(a.name, problem, popsize=a.popsize, stdev_init=a.stdev_init,
+                                         center_lr=a.center_lr, stdev_lr=a.stdev_lr,
+                                         parenthood_ratio=a.parenthood_ratio)
+        generation, best = 0, {"fitness": -float("inf"), "generation": -1, "genome": None}
+    problem: HebbianProblem = searcher.problem
+    problem.attach_pool(pool)
+    metrics = MetricsLogger(run_dir, resume_step=generation - 1 if state is not None else None)
+
+    def save(gen_done: int, metric: float):
+        checkpoints.save({"searcher": searcher, "generation": gen_done, "best": best, "rng": capture_rng_state(),
+                          "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
+
+    # ---- loop
+    stop = StopRequest()
+    previous_handlers = stop.install()
+    bar = progress_bar(total=cfg.generations, initial=generation, desc="evolve", unit="gen")
+    try:
+        while generation < cfg.generations and stop.signal_name is None:
+            start = time.perf_counter()
+            problem.generation = generation
+            searcher.step()
+            fitness = searcher.population.evals[:, 0].detach().cpu()
+            top = int(fitness.argmax())
+            if float(fitness[top]) > best["fitness"]:
+                best = {"fitness": float(fitness[top]), "generation": generation,
+                        "genome": searcher.population.values[top].detach().cpu().clone()}
+            decay_learning_rate(searcher, cfg.algorithm.lr_decay)
+            scalars = {"fitness/best": float(fitness.max()), "fitness/mean": float(fitness.mean()),
+                       "fitness/median": float(fitness.median()), "fitness/min": float(fitness.min()),
+                       "fitness/best_ever": best["fitness"], "search/stdev_norm": stdev_norm(searcher),
+                       "time/generation_s": time.perf_counter() - start,
+                       "time/env_steps_per_s": problem.last_stats["env_steps_per_s"],
+                       "evaluation/env_steps": problem.last_stats["env_steps"],
+                       "evaluation/failed": problem.last_stats["failed_evaluations"],
+                       "evaluation/actor_restarts": problem.last_stats["actor_restarts"]}
+            metrics.log(generation, scalars)
+            generation += 1
+            bar.update(1)
+            bar.set_postfix(best=f"{scalars['fitness/best']:.2f}", mean=f"{scalars['fitness/mean']:.2f}")
+            if generation % cfg.checkpoint.every == 0 or generation == cfg.generations or stop.signal_name:
+                save(generation, scalars["fitness/best"])
+    finally:
+        bar.close()
+        StopRequest.uninstall(previous_handlers)
+        metrics.close()
+        pool.close()
+
+    center = center_of(searcher)
+    results = {
+        "task": cfg.task, "generations_done": generation, "generations": cfg.generations,
+        "completed": generation >= cfg.generations, "stopped_by": stop.signal_name,
+        "best_fitness": best["fitness"], "best_generation": best["generation"],
+        "genome_size": layout.size,
+        "best_genome_summary": layout.summary(best["genome"]) if best["genome"] is not None else None,
+        "best_genome": best["genome"].tolist() if best["genome"] is not None else None,
+        "center_genome": center.detach().cpu().tolist() if center is not None else None,
+    }
+    write_results(run_dir, results)
+    log.info("%s: best fitness %.3f (generation %d) after %d generations", run_dir, best["fitness"],
+             best["generation"], generation)
+    return results

@@ -1,0 +1,332 @@
+"""The softhebb pipeline: one unsupervised Hebbian epoch, then a linear readout on cached frozen features.
+
+    evohebb softhebb configs/softhebb_mnist.yaml [key=value ...] [--resume runs/<name>]
+
+``load config -> build -> loop(step, log, checkpoint) -> results``:
+
+1. **unsupervised** (``unsupervised.epochs``, batch 10): every Hebbian layer updates from its own input,
+   all layers in one pass (``schedule=together``) or one block after the other (``layerwise``);
+2. **features**: the frozen network (eval mode) maps train and test images once; readout epochs never
+   re-run the Hebbian stack;
+3. **readout**: Dropout + Linear, Adam, learning rate halved at ``readout.lr_halve_at`` fractions; test
+   accuracy after every epoch to TensorBoard and ``metrics.jsonl``.
+
+With ``model.architecture=backprop`` the same architecture is trained end to end instead (the baseline).
+Global step: unsupervised updates ``1..U``, then readout epoch ``e`` is step ``U + e``. Checkpoints hold the
+model, the plasticity state, the optimiser, RNG states and counters; ``resume=True`` continues from the last.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from evohebb.config import config_to_dict, save_config
+from evohebb.data import load_dataset
+from evohebb.nn.architectures import count_parameters, get_model
+from evohebb.nn.softhebb_blocks import HebbianConvNet
+from evohebb.pipelines.softhebb_config import SoftHebbConfig
+from evohebb.runs import CheckpointManager, MetricsLogger, capture_rng_state, progress_bar, restore_rng_state
+from evohebb.runs import write_results
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------------ build
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} was requested but CUDA is not available; use device=cpu or auto")
+    return device
+
+
+def build_model(cfg: SoftHebbConfig, input_shape: tuple[int, int, int], n_classes: int,
+                device: torch.device) -> HebbianConvNet:
+    """The configured architecture (``hebbian`` settings applied to every Hebbian layer)."""
+    m = cfg.model
+    kw = dict(input_shape=input_shape, n_classes=n_classes, hebbian=config_to_dict(cfg.hebbian),
+              dropout=m.dropout, device=device, channels=m.channels)
+    if m.architecture.startswith("lagani"):
+        if m.eta0 is not None:
+            kw["eta0"] = m.eta0[0]
+    else:
+        kw.update(n_layers=m.n_layers, t_inv=m.t_inv, eta0=m.eta0, power=m.power)
+    return get_model(m.architecture, **kw)
+
+
+def _batches(images: torch.Tensor, batch_size: int, device: torch.device, order: torch.Tensor | None = None,
+             start: int = 0):
+    """Float batches in [0, 1] from uint8 images (``order``: a permutation), from batch index ``start``."""
+    n = len(images)
+    for i in range(start * batch_size, n, batch_size):
+        idx = order[i:i + batch_size] if order is not None else slice(i, i + batch_size)
+        yield images[idx].to(device, torch.float32).div_(255.0)
+
+
+def lr_factor(epoch: int, epochs: int, halve_at: list[float]) -> float:
+    """``0.5 ** (number of fractions f with epoch >= f * epochs)`` (epoch counted from 0)."""
+    return 0.5 ** sum(1 for f in halve_at if epoch >= round(f * epochs))
+
+
+# ------------------------------------------------------------------------------------------------ phases
+def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHebbConfig, device: torch.device,
+                       state: dict, ckpt: CheckpointManager, metrics: MetricsLogger, save) -> None:
+    """Hebbian updates over ``unsupervised.epochs`` epochs; ``state['unsup_step']`` counts updates done."""
+    u = cfg.unsupervised
+    per_epoch = math.ceil(len(images) / u.batch_size)
+    n_blocks = len(model.blocks)
+    stages = list(range(n_blocks)) if u.schedule == "layerwise" else [None]
+    total = per_epoch * u.epochs * len(stages)
+    done = state["unsup_step"]
+    if done >= total:
+        return
+    if any(layer.settings.alpha < 1.0 for layer in model.hebbian_layers()):
+        raise ValueError("hebbian.alpha < 1 needs a supervised signal, but the unsupervised phase is Hebbian only; "
+                         "use hebbian.alpha=1, or model.architecture=backprop for end-to-end training")
+    model.train()
+    t0, start_done = time.perf_counter(), done
+    bar = progress_bar(total=total, initial=done, desc="unsupervised", unit="batch")
+    while done < total:  # one pass of this loop = the rest of one epoch of one stage
+        stage_i, rest = divmod(done, per_epoch * u.epochs)
+        epoch, batch_i = divmod(rest, per_epoch)
+        stage = stages[stage_i]
+        model.set_plastic(None if stage is None else {stage})
+        upto = None if stage is None else stage + 1
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+        for x in _batches(images, u.batch_size, device, order, start=batch_i):
+            with torch.no_grad():
+                model.features(x, upto=upto)
+            model.hebbian_step()
+            done += 1
+            bar.update(1)
+            state["unsup_step"] = done
+            if done % u.log_every == 0 or done == total:
+                metrics.log(done, _weight_stats(model))
+            if done % u.checkpoint_every == 0 or done == total:
+                now = time.perf_counter()
+                state["unsup_seconds"] += now - t0
+                t0 = now
+                save(done, None)
+    bar.close()
+    model.set_plastic(None)
+    n_updates = done - start_done
+    if n_updates:
+        state["unsup_images_per_s"] = done * u.batch_size / max(state["unsup_seconds"], 1e-9)
+    log.info("unsupervised phase: %d updates, %.1f s", done, state["unsup_seconds"])
+
+
+def _weight_stats(model: HebbianConvNet) -> dict:
+    out = {}
+    for i, layer in enumerate(model.hebbian_layers()):
+        norms = layer.weight.detach().flatten(1).norm(dim=1)
+        out[f"unsup/layer{i}/norm_mean"] = norms.mean().item()
+        out[f"unsup/layer{i}/norm_dev"] = (norms - 1).abs().mean().item()
+    return out
+
+
+@torch.no_grad()
+def extract_features(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHebbConfig, device: torch.device,
+                     desc: str) -> torch.Tensor:
+    """Frozen features of every image (eval mode), stored on ``device`` in ``readout.feature_dtype``."""
+    model.eval()
+    dtype = getattr(torch, cfg.readout.feature_dtype)
+    out = torch.empty(len(images), model.feature_dim, dtype=dtype, device=device)
+    bs = cfg.readout.feature_batch_size
+    for i, x in enumerate(progress_bar(_batches(images, bs, device), total=math.ceil(len(images) / bs), desc=desc)):
+        out[i * bs:i * bs + len(x)] = model.features(x).to(dtype)
+    return out
+
+
+@torch.no_grad()
+def accuracy(head, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int = 1024) -> float:
+    head.eval()
+    correct = 0
+    for i in range(0, len(inputs), batch_size):
+        x = inputs[i:i + batch_size]
+        x = x.float() if x.dtype == torch.float16 else x.to(torch.float32)
+        correct += (head(x).argmax(1) == labels[i:i + batch_size]).sum().item()
+    return correct / max(1, len(inputs))
+
+
+def _image_head(model: HebbianConvNet):
+    def head(x):
+        return model(x.div(255.0) if x.dtype == torch.uint8 else x)
+    head.eval = model.eval
+    return head
+
+
+def train_supervised(model: nn.Module, params, train_x, train_y, test_x, test_y, cfg: SoftHebbConfig,
+                     state: dict, step_offset: int, metrics: MetricsLogger, save, head=None) -> None:
+    """Adam on ``params``, ``readout.epochs`` epochs; test accuracy after each (``state['epoch']`` done)."""
+    r = cfg.readout
+    head = head if head is not None else model
+    optimizer = torch.optim.Adam(params, lr=r.lr)
+    if state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    device = train_y.device
+    for epoch in range(state["epoch"], r.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = r.lr * lr_factor(epoch, r.epochs, r.lr_halve_at)
+        model.train()
+        gen = torch.Generator().manual_seed(cfg.seed * 7919 + epoch)
+        order = torch.randperm(len(train_y), generator=gen).to(device)
+        t0 = time.perf_counter()
+        total_loss, n = 0.0, 0
+        for i in range(0, len(order), r.batch_size):
+            idx = order[i:i + r.batch_size]
+            x = train_x[idx]
+            x = x.to(torch.float32).div_(255.0) if x.dtype == torch.uint8 else x.to(torch.float32)
+            loss = F.cross_entropy(model(x), train_y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(idx)
+            n += len(idx)
+        seconds = time.perf_counter() - t0
+        test_acc = accuracy(head, test_x, test_y)
+        state["epoch"] = epoch + 1
+        state["history"].append(test_acc)
+        state["epoch_seconds"].append(seconds)
+        metrics.log(step_offset + epoch + 1, {"readout/test_accuracy": test_acc, "readout/train_loss": total_loss / n,
+                                               "readout/lr": optimizer.param_groups[0]["lr"],
+                                               "readout/epoch_seconds": seconds})
+        log.info("epoch %d/%d: loss %.4f, test accuracy %.4f (%.1f s)", epoch + 1, r.epochs, total_loss / n,
+                 test_acc, seconds)
+        state["optimizer"] = optimizer.state_dict()
+        save(step_offset + epoch + 1, test_acc)
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def receptive_field_images(model: HebbianConvNet, n: int = 64) -> torch.Tensor:
+    """First Hebbian layer's kernels ``[n, C, k, k]`` (grayscale kernels kept with one channel)."""
+    w = model.hebbian_layers()[0].effective_weight().detach().cpu()
+    return w[:n]
+
+
+def write_figures(model: HebbianConvNet, history: list[float], run_dir: Path, metrics: MetricsLogger,
+                  step: int, receptive_fields: bool) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    if receptive_fields and model.hebbian_layers():
+        rf = receptive_field_images(model)
+        if rf.shape[1] in (1, 3):
+            metrics.log_images("receptive_fields/layer1", rf, step)
+            cols = 8
+            rows = math.ceil(len(rf) / cols)
+            fig, axes = plt.subplots(rows, cols, figsize=(cols, rows))
+            for ax in axes.flat:
+                ax.axis("off")
+            for ax, k in zip(axes.flat, rf):
+                k = (k - k.min()) / (k.max() - k.min() + 1e-12)
+                ax.imshow(k.permute(1, 2, 0).numpy() if k.shape[0] == 3 else k[0].numpy(), cmap="gray")
+            fig.suptitle("layer-1 receptive fields")
+            fig.savefig(figures / "receptive_fields_layer1.png", dpi=100, bbox_inches="tight")
+            plt.close(fig)
+    if history:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot(range(1, len(history) + 1), [100 * a for a in history], marker=".")
+        ax.set_xlabel("readout epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        fig.savefig(figures / "test_accuracy.png", dpi=100, bbox_inches="tight")
+        metrics.log_figure("readout/test_accuracy_curve", fig, step)
+
+
+# ------------------------------------------------------------------------------------------------ entry
+def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False) -> dict:
+    """Run the pipeline in ``run_dir`` (created by the caller); returns the dict written to results.json."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if not resume or not (run_dir / "config.yaml").exists():
+        save_config(cfg, run_dir / "config.yaml")
+
+    train = load_dataset(cfg.data.name, train=True, data_dir=cfg.data.data_dir, download=cfg.data.download)
+    test = load_dataset(cfg.data.name, train=False, data_dir=cfg.data.data_dir, download=cfg.data.download)
+    train_x, train_y = _subset(train.images, train.labels, cfg.data.train_subset)
+    test_x, test_y = _subset(test.images, test.labels, cfg.data.test_subset)
+    model = build_model(cfg, train.image_shape, train.n_classes, device)
+    backprop = not any(layer.plastic for layer in model.hebbian_layers())
+    log.info("%s on %s %s: %d parameters, feature dim %d, %s", cfg.model.architecture, cfg.data.name,
+             train.image_shape, count_parameters(model), model.feature_dim,
+             "end-to-end backprop" if backprop else "Hebbian + linear readout")
+
+    ckpt = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.keep_checkpoints, best_mode="max")
+    state = {"unsup_step": 0, "unsup_seconds": 0.0, "epoch": 0, "history": [], "epoch_seconds": [],
+             "optimizer": None, "feature_seconds": 0.0}
+    resume_step = None
+    if resume:
+        saved = ckpt.load_latest(map_location=device)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            model.load_plasticity_state(saved["plasticity"])
+            state.update(saved["state"])
+            restore_rng_state(saved["rng"])
+            resume_step = saved["step"]
+            log.info("resumed from step %d (unsupervised updates %d, readout epochs %d)", resume_step,
+                     state["unsup_step"], state["epoch"])
+    metrics = MetricsLogger(run_dir, resume_step=resume_step)
+
+    def save(step: int, metric: float | None) -> None:
+        ckpt.save({"model": model.state_dict(), "plasticity": model.plasticity_state(), "state": dict(state),
+                   "rng": capture_rng_state(), "step": step, "config": config_to_dict(cfg)}, step, metric)
+
+    try:
+        train_y_d, test_y_d = train_y.to(device), test_y.to(device)
+        if backprop:
+            offset = 0
+            train_supervised(model, model.parameters(), train_x.to(device), train_y_d, test_x.to(device), test_y_d,
+                             cfg, state, offset, metrics, save, head=_image_head(model))
+        else:
+            train_unsupervised(model, train_x, cfg, device, state, ckpt, metrics, save)
+            offset = state["unsup_step"]
+            t0 = time.perf_counter()
+            feats_train = extract_features(model, train_x, cfg, device, "features (train)")
+            feats_test = extract_features(model, test_x, cfg, device, "features (test)")
+            state["feature_seconds"] = time.perf_counter() - t0
+            readout = nn.Sequential(model.dropout, model.classifier)
+            train_supervised(readout, model.classifier.parameters(), feats_train, train_y_d, feats_test, test_y_d,
+                             cfg, state, offset, metrics, save)
+        write_figures(model, state["history"], run_dir, metrics, offset + state["epoch"], cfg.receptive_fields)
+    finally:
+        metrics.close()
+
+    history = state["history"]
+    results = {
+        "architecture": cfg.model.architecture,
+        "dataset": cfg.data.name,
+        "device": str(device),
+        "n_parameters": count_parameters(model),
+        "n_train": len(train_y),
+        "n_test": len(test_y),
+        "unsupervised_updates": state["unsup_step"],
+        "unsupervised_seconds": state["unsup_seconds"],
+        "unsupervised_images_per_s": state.get("unsup_images_per_s"),
+        "feature_seconds": state["feature_seconds"],
+        "readout_epochs": state["epoch"],
+        "readout_epoch_seconds": (sum(state["epoch_seconds"]) / len(state["epoch_seconds"]))
+        if state["epoch_seconds"] else None,
+        "test_accuracy": history[-1] if history else None,
+        "best_test_accuracy": max(history) if history else None,
+        "test_accuracy_per_epoch": history,
+    }
+    write_results(run_dir, results)
+    log.info("test accuracy %s (best %s)", results["test_accuracy"], results["best_test_accuracy"])
+    return results
+
+
+def _subset(images: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return (images[:n], labels[:n]) if n else (images, labels)

@@ -1,0 +1,22 @@
+"""Per-layer weight normalisation and clipping applied after a plastic update."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+__all__ = ["normalise_max_abs_", "clip_weights_"]
+
+
+def normalise_max_abs_(w: Tensor, population_dims: int = 1, eps: float = 1e-12) -> Tensor:
+    """Divide each individual's weights by their max ``|w|`` in place (as the seeds do).
+
+    ``w`` is ``[P, ...]`` (``population_dims`` leading dims index individuals)."""
+    flat = w.reshape(*w.shape[:population_dims], -1)
+    m = flat.abs().amax(-1).clamp_min(eps)
+    w.div_(m.reshape(*m.shape, *([1] * (w.dim() - population_dims))))
+    return w
+
+
+def clip_weights_(w: Tensor, bound: float) -> Tensor:
+    """Clamp weights into ``[-bound, bound]`` in place."""
+    return w.clamp_(-bound, bound)

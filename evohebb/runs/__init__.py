@@ -1,0 +1,34 @@
+"""Run I/O: run directories, atomic checkpoints, metrics (jsonl + TensorBoard), progress bars and results.
+
+I/O only: nothing here imports ``evohebb.nn``, ``evohebb.es`` or the pipelines.
+"""
+
+from evohebb.runs.atomic_write import atomic_write_bytes, atomic_write_json, atomic_write_text
+from evohebb.runs.checkpoints import (
+    CheckpointError,
+    CheckpointManager,
+    capture_rng_state,
+    restore_rng_state,
+)
+from evohebb.runs.metrics_logger import MetricsLogger, read_metrics
+from evohebb.runs.progress import progress_bar
+from evohebb.runs.results import read_results, write_results
+from evohebb.runs.run_dir import RunExistsError, create_run_dir, default_run_name
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointManager",
+    "MetricsLogger",
+    "RunExistsError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "capture_rng_state",
+    "create_run_dir",
+    "default_run_name",
+    "progress_bar",
+    "read_metrics",
+    "read_results",
+    "restore_rng_state",
+    "write_results",
+]

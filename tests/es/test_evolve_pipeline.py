@@ -1,0 +1,107 @@
+"""The evolve pipeline end to end: resume equals an uninterrupted run, SIGKILL loses at most one
+checkpoint interval, bad configs are rejected naming the field, and a CarRacing run on Ray writes
+TensorBoard events and results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from evohebb.cli import main
+from evohebb.runs import read_metrics, read_results
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _mnist_args(data_dir, *extra):
+    return ["task=classification", "classification.dataset=mnist", f"classification.data_dir={data_dir}",
+            "network.rpe.enabled=true", "network.rpe.prediction=greedy", "network.rpe.scale=sign",
+            "algorithm.popsize=6", "evaluation.max_steps=30", "evaluation.num_actors=0",
+            "checkpoint.every=1", *extra]
+
+
+def _fitness_history(run_dir: Path) -> list[tuple[int, float, float]]:
+    return [(m["step"], m["fitness/best"], m["fitness/mean"]) for m in read_metrics(run_dir)]
+
+
+def test_resumed_run_equals_uninterrupted(tmp_path, mnist_like_dir):
+    runs = tmp_path / "runs"
+    assert main(["evolve", *_mnist_args(mnist_like_dir, "generations=4"), "--runs-root", str(runs),
+                 "--name", "straight"]) == 0
+    assert main(["evolve", *_mnist_args(mnist_like_dir, "generations=2"), "--runs-root", str(runs),
+                 "--name", "split"]) == 0
+    assert read_results(runs / "split")["generations_done"] == 2
+    assert main(["evolve", "generations=4", "--resume", str(runs / "split")]) == 0
+
+    straight, split = _fitness_history(runs / "straight"), _fitness_history(runs / "split")
+    assert [s for s, _, _ in straight] == [0, 1, 2, 3]
+    assert split == straight
+    a, b = read_results(runs / "straight"), read_results(runs / "split")
+    assert a["best_genome"] == b["best_genome"] and a["center_genome"] == b["center_genome"]
+    assert b["completed"] is True
+
+
+def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path, mnist_like_dir):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "runners.evolve", *_mnist_args(mnist_like_dir, "generations=6",
+           "evaluation.max_steps=60"), "--runs-root", str(runs), "--name", "killed"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "EVOHEBB_PROGRESS": "0"})
+    ckpts = runs / "killed" / "checkpoints"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (ckpts.exists() and list(ckpts.glob("ckpt-*.pt"))):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    steps = sorted(int(p.stem.split("-")[1]) for p in ckpts.glob("ckpt-*.pt"))
+    assert steps, "no checkpoint was written before the kill"
+    assert not (runs / "killed" / "results.json").exists()
+
+    assert main(["evolve", "--resume", str(runs / "killed")]) == 0
+    history = read_metrics(runs / "killed")
+    assert [m["step"] for m in history] == list(range(6))      # no generation lost twice or logged twice
+    assert read_results(runs / "killed")["completed"] is True
+
+
+@pytest.mark.parametrize("override, field, allowed", [
+    ("algorithm.popsize=7", "algorithm.popsize", "even"),
+    ("algorithm.name=pgep", "algorithm.name", "'pgpe'"),
+    ("evaluation.max_steps=0", "evaluation.max_steps", "[1, inf)"),
+    ("evaluation.episodes=3", "evaluation.episodes", "episodes_per_individual"),
+    ("generations=ten", "generations", "int"),
+])
+def test_bad_config_is_rejected_naming_the_field(tmp_path, caplog, override, field, allowed):
+    assert main(["evolve", override, "--runs-root", str(tmp_path / "runs")]) == 2
+    message = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert field in message and allowed in message
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_existing_run_is_not_reused(tmp_path, mnist_like_dir, caplog):
+    args = ["evolve", *_mnist_args(mnist_like_dir, "generations=1"), "--runs-root", str(tmp_path), "--name", "x"]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--resume" in caplog.text and "--overwrite" in caplog.text
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ray):
+    run = tmp_path / "runs" / "car"
+    assert main(["evolve", str(REPO / "configs" / "evolve_carracing.yaml"), "generations=2",
+                 "algorithm.popsize=4", "evaluation.max_steps=70", "--runs-root", str(tmp_path / "runs"),
+                 "--name", "car"]) == 0
+    assert list(run.glob("events.out.tfevents.*")), "no TensorBoard event file"
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == [0, 1]
+    assert all(m["evaluation/env_steps"] > 0 and m["evaluation/failed"] == 0 for m in metrics)
+    results = json.loads((run / "results.json").read_text())
+    assert results["completed"] and len(results["best_genome"]) == results["genome_size"]
+    assert (run / "config.yaml").exists()

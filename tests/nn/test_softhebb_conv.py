@@ -1,0 +1,108 @@
+"""SoftHebbConv2d / SoftHebbLinear: convergence to cluster directions and each mechanism's invariant."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from evohebb.nn.softhebb_conv import MODES, HebbianSettings, SoftHebbConv2d, SoftHebbLinear
+
+
+def test_soft_wta_learns_cluster_directions():
+    torch.manual_seed(0)
+    k, d = 5, 16
+    directions = torch.linalg.qr(torch.randn(d, d))[0][:, :k].T  # K unit-norm cluster directions
+    layer = SoftHebbLinear(d, 2 * k, mode="soft", t_inv=20.0, eta0=0.05, init_radius=3.0)
+    for _ in range(500):
+        x = directions[torch.randint(0, k, (32,))] + 0.1 * torch.randn(32, d)
+        layer(x / x.norm(dim=1, keepdim=True))
+        layer.hebbian_step()
+    w = layer.weight.detach()
+    cos = (w / w.norm(dim=1, keepdim=True)) @ directions.T  # [neurons, clusters]
+    assert cos.max(dim=0).values.min() > 0.9, cos.max(dim=0).values
+    matched = cos.argmax(dim=0)
+    assert len(set(matched.tolist())) == k  # a different kernel per cluster
+    assert ((w[matched].norm(dim=1) - 1).abs() < 0.05).all(), w[matched].norm(dim=1)
+
+
+def test_hard_wta_layer_one_winner_per_position():
+    layer = SoftHebbConv2d(3, 6, 3, padding=1, mode="hard")
+    a = layer(torch.randn(2, 3, 8, 8))
+    y = layer.postsynaptic(a)
+    assert torch.equal(y.sum(dim=1), torch.ones(2, 8, 8))
+
+
+def test_conv_update_matches_dense_oracle():
+    torch.manual_seed(0)
+    layer = SoftHebbConv2d(2, 3, 3, padding=1, padding_mode="zeros", t_inv=1.0, eta0=0.1, adaptive_lr=False)
+    w0 = layer.weight.detach().clone()
+    x = torch.randn(2, 2, 5, 5)
+    layer(x)
+    layer.hebbian_step()
+    patches = F.unfold(x, 3, padding=1).transpose(1, 2).reshape(-1, 18)  # [B*L, D]
+    u = patches @ w0.view(3, -1).T
+    y = torch.softmax(u, dim=1)
+    y = torch.where(F.one_hot(u.argmax(1), 3).bool(), y, -y)
+    delta = y.T @ patches - (y * u).sum(0)[:, None] * w0.view(3, -1)
+    expected = w0.view(3, -1) + 0.1 * delta / delta.abs().max()
+    assert torch.allclose(layer.weight.view(3, -1), expected, atol=1e-4)
+
+
+def test_dale_weights_stay_non_negative():
+    torch.manual_seed(0)
+    layer = SoftHebbConv2d(3, 8, 3, padding=1, dale=True, eta0=0.5)
+    for _ in range(20):
+        layer(torch.randn(4, 3, 8, 8) - 0.5)
+        layer.hebbian_step()
+        assert layer.weight.min() >= 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_runs_and_changes_weights(mode):
+    torch.manual_seed(0)
+    layer = SoftHebbConv2d(3, 6, 3, padding=1, mode=mode, t_inv=1.0)
+    w0 = layer.weight.detach().clone()
+    x = torch.randn(4, 3, 6, 6)
+    for _ in range(3):
+        out = layer(x)
+        layer.hebbian_step()
+    assert out.shape == (4, 6, 6, 6) and torch.isfinite(layer.weight).all()
+    assert not torch.equal(layer.weight, w0)
+
+
+def test_mechanism_switches_compose():
+    layer = SoftHebbConv2d(3, 6, 5, padding=2, mode="bcm", cosine=True, lateral_inhibition=True,
+                           presynaptic="softmax", homeostasis=True)
+    a = layer(torch.rand(2, 3, 8, 8))
+    layer.hebbian_step()
+    assert a.shape == (2, 6, 8, 8) and torch.isfinite(layer.weight).all()
+    assert set(layer.plasticity_state()) == {"bcm", "scaling"}
+
+
+def test_cosine_activation_bounded():
+    layer = SoftHebbConv2d(3, 6, 3, cosine=True)
+    layer.eval()
+    a = layer(torch.randn(2, 3, 7, 7))
+    assert a.abs().max() <= 1.0 + 1e-4
+
+
+def test_alpha_mixes_hebbian_and_backprop():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 6)
+    bp = SoftHebbConv2d(3, 4, 3, alpha=0.0)
+    w0 = bp.weight.detach().clone()
+    bp(x)
+    bp.hebbian_step()
+    assert torch.equal(bp.weight, w0) and bp.weight.requires_grad  # no Hebbian update at alpha 0
+    mixed = SoftHebbConv2d(3, 4, 3, alpha=0.5, adaptive_lr=False, eta0=0.1)
+    w0 = mixed.weight.detach().clone()
+    mixed(x).pow(2).sum().backward()
+    pending, grad = mixed._pending.clone(), mixed.weight.grad.clone()
+    mixed.hebbian_step(bp_lr=0.01)
+    assert torch.allclose(mixed.weight, w0 + 0.5 * pending - 0.5 * 0.01 * grad, atol=1e-6)
+
+
+def test_unknown_setting_named():
+    with pytest.raises(TypeError, match="t_invv"):
+        SoftHebbConv2d(3, 4, 3, t_invv=1.0)
+    with pytest.raises(ValueError, match="mode"):
+        HebbianSettings(mode="nope")
