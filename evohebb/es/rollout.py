@@ -48,7 +48,7 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
         raise ValueError(f"{n} genomes, {len(seeds)} seeds and {vector_env.num_envs} envs must be equal")
     device = genomes.device
     network.load_genomes(genomes)
-    network.reset(weight_seed)
+    network.reset(weight_seed, noise_seeds=seeds)
     obs, _ = vector_env.reset(seed=[int(s) for s in seeds])
     episodes = EpisodeReturns(n)
     frames = [] if record is not None else None

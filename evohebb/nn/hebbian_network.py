@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from evohebb.nn.row_noise import row_normal
 from evohebb.nn.unrolled import UnrolledConv2d, population_linear, population_max_pool2d
 from evohebb.plasticity.abcd import NeuronParams, neuron_centric_abcd
 from evohebb.plasticity.rpe import RewardModulator
@@ -45,15 +47,15 @@ from evohebb.plasticity.weight_sharing import (
 )
 
 __all__ = [
-    "ConvSpec",
-    "PoolSpec",
-    "LinearSpec",
-    "OUTPUT_HEADS",
-    "HebbianNetwork",
-    "carracing_policy",
-    "image_classifier",
     "NETWORKS",
+    "OUTPUT_HEADS",
+    "ConvSpec",
+    "HebbianNetwork",
+    "LinearSpec",
+    "PoolSpec",
+    "carracing_policy",
     "get_network",
+    "image_classifier",
 ]
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,11 @@ class _Group:
     def param_names(self) -> list[str]:
         if not (self.pre or self.post):  # e.g. between two pooling layers: not a plastic neuron
             return []
-        return [n for n, used in (("A", self.pre), ("B", self.post), ("C", True), ("D", True), ("eta", True)) if used]
+        return [
+            n
+            for n, used in (("A", self.pre), ("B", self.post), ("C", True), ("D", True), ("eta", True))
+            if used
+        ]
 
 
 @dataclass
@@ -113,8 +119,10 @@ def _make_modulator(rpe: Any) -> RewardModulator | None:
         return RewardModulator(prediction=rpe)
     if isinstance(rpe, dict):
         return RewardModulator(**rpe)
-    raise TypeError(f"rpe must be None, a prediction name, a dict of RewardModulator arguments or a "
-                    f"RewardModulator; got {type(rpe).__name__}")
+    raise TypeError(
+        f"rpe must be None, a prediction name, a dict of RewardModulator arguments or a "
+        f"RewardModulator; got {type(rpe).__name__}"
+    )
 
 
 class HebbianNetwork(nn.Module):
@@ -133,6 +141,7 @@ class HebbianNetwork(nn.Module):
         clip: clamp weights to ``[-clip, clip]`` after every update (``None``: off).
         exploration_std: std of the Gaussian noise added to the scores before the choice (``choice`` head).
         device: where all tensors live.
+        dtype: floating type of weights, parameters and activity (float32; float64 for exactness checks).
     """
 
     def __init__(
@@ -149,6 +158,7 @@ class HebbianNetwork(nn.Module):
         exploration_std: float = 0.0,
         chunk_elements: int = 1 << 20,
         device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
         if aggregation not in AGGREGATIONS:
@@ -160,6 +170,7 @@ class HebbianNetwork(nn.Module):
         if not layers or not isinstance(layers[-1], LinearSpec):
             raise ValueError("the last layer of a HebbianNetwork must be a LinearSpec")
         self.device = torch.device(device)
+        self.dtype = dtype
         self.in_shape = tuple(int(s) for s in in_shape)
         self.output = output
         self.aggregation = aggregation
@@ -187,8 +198,17 @@ class HebbianNetwork(nn.Module):
                 if len(shape) != 3:
                     raise ValueError("a ConvSpec cannot follow a LinearSpec")
                 n_conv += 1
-                conv = UnrolledConv2d(shape[0], spec.out_channels, spec.kernel_size, (shape[1], shape[2]),
-                                      spec.stride, spec.padding, population=1, device=self.device)
+                conv = UnrolledConv2d(
+                    shape[0],
+                    spec.out_channels,
+                    spec.kernel_size,
+                    (shape[1], shape[2]),
+                    spec.stride,
+                    spec.padding,
+                    population=1,
+                    device=self.device,
+                    dtype=dtype,
+                )
                 convs.append(conv)
                 shape = conv.out_shape
                 self._groups.append(_Group(f"conv{n_conv}", shape))
@@ -209,7 +229,9 @@ class HebbianNetwork(nn.Module):
                 last = spec is layers[-1]
                 shape = (spec.out_features,)
                 self._groups.append(_Group("out" if last else f"fc{n_fc}", shape))
-                self._plastic.append(_Plastic("linear", cur, len(self._groups) - 1, n_in=n_in, n_out=spec.out_features))
+                self._plastic.append(
+                    _Plastic("linear", cur, len(self._groups) - 1, n_in=n_in, n_out=spec.out_features)
+                )
                 cur = len(self._groups) - 1
                 self._ops.append(("linear", len(self._plastic) - 1))
             else:
@@ -219,8 +241,11 @@ class HebbianNetwork(nn.Module):
             self._groups[pl.post].post = True
         self._group_index = {g.name: i for i, g in enumerate(self._groups)}
         self.convs = convs
-        self._linear_w: list[Tensor] = [torch.zeros(1, p.n_out, p.n_in, device=self.device)
-                                        for p in self._plastic if p.kind == "linear"]
+        self._linear_w: list[Tensor] = [
+            torch.zeros(1, p.n_out, p.n_in, device=self.device, dtype=dtype)
+            for p in self._plastic
+            if p.kind == "linear"
+        ]
         self._spec = self._build_spec()
         self._params: list[NeuronParams] = []
         self._constants: dict[int, SharedConstants] = {}
@@ -228,7 +253,8 @@ class HebbianNetwork(nn.Module):
         self._acts: list[tuple[Tensor, Tensor]] | None = None
         self._explored: Tensor | None = None
         self.last_choice: Tensor | None = None
-        self._noise = torch.Generator(device=self.device)
+        self._noise_seeds = torch.zeros(0, dtype=torch.int64)
+        self._noise_step = 0
         self._weight_seed = 0
         self.population = 0
 
@@ -270,12 +296,14 @@ class HebbianNetwork(nn.Module):
                 parts.append(torch.rand(n, generator=generator) * 0.1)
             else:
                 parts.append((torch.rand(n, generator=generator) * 2 - 1) * 0.1)
-        return torch.cat(parts).to(self.device)
+        return torch.cat(parts).to(device=self.device, dtype=self.dtype)
 
     def named_genome(self, genomes: Tensor) -> dict[str, Tensor]:
         """Views of ``[P, G]`` genomes as ``name -> [P, *shape]``."""
         P = genomes.shape[0]
-        return {name: genomes[:, sl].reshape(P, *self._spec[name]) for name, sl in self.genome_slices().items()}
+        return {
+            name: genomes[:, sl].reshape(P, *self._spec[name]) for name, sl in self.genome_slices().items()
+        }
 
     @torch.no_grad()
     def load_genomes(self, genomes: Tensor) -> None:
@@ -284,14 +312,18 @@ class HebbianNetwork(nn.Module):
             genomes = genomes.unsqueeze(0)
         if genomes.dim() != 2 or genomes.shape[1] != self.genome_size():
             raise ValueError(f"genomes must be [P, {self.genome_size()}]; got {tuple(genomes.shape)}")
-        genomes = genomes.to(device=self.device, dtype=torch.float32).contiguous()
+        genomes = genomes.to(device=self.device, dtype=self.dtype).contiguous()
         P = genomes.shape[0]
         named = self.named_genome(genomes)
         self._params = [
             NeuronParams(*(named.get(f"{g.name}.{n}") for n in ("A", "B", "C", "D", "eta")))
             for g in self._groups
         ]
-        self._rpe_gains = (named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0]) if self.rpe_evolvable else None
+        self._rpe_gains = (
+            (named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
+            if self.rpe_evolvable
+            else None
+        )
         if P != self.population:
             self.population = P
             for conv in self.convs:
@@ -303,16 +335,23 @@ class HebbianNetwork(nn.Module):
             for i, pl in enumerate(self._plastic):
                 if pl.kind == "conv":
                     self._constants[i] = shared_constant_terms(
-                        self._params[pl.pre], self._params[pl.post], pl.conv.geometry, self.aggregation,
-                        self.chunk_elements)
+                        self._params[pl.pre],
+                        self._params[pl.post],
+                        pl.conv.geometry,
+                        self.aggregation,
+                        self.chunk_elements,
+                    )
         self._acts = None
 
     # ---- state -----------------------------------------------------------------------
     @torch.no_grad()
-    def reset(self, weight_seed: int) -> None:
+    def reset(self, weight_seed: int, noise_seeds: Sequence[int] | None = None) -> None:
         """Re-initialise the weights (same for all individuals, from ``weight_seed``) and the RPE state.
 
-        Weights are ``U(-1/√fan_in, 1/√fan_in)`` drawn on CPU (device-independent), no biases."""
+        Weights are ``U(-1/√fan_in, 1/√fan_in)`` drawn on CPU (device-independent), no biases.
+        ``noise_seeds`` (one per individual, e.g. its episode seed) seed each individual's own exploration
+        noise stream, so its outcome does not depend on which population slice it is evaluated in;
+        default: ``weight_seed + index``."""
         self._weight_seed = int(weight_seed)
         gen = torch.Generator().manual_seed(self._weight_seed)
         P = max(self.population, 1)
@@ -328,8 +367,13 @@ class HebbianNetwork(nn.Module):
             w0 = (torch.rand(w.shape[1:], generator=gen) * 2 - 1) * bound
             w.copy_(w0.to(self.device).unsqueeze(0).expand(P, *w0.shape))
         if self.modulator is not None:
-            self.modulator.reset(P, self.device)
-        self._noise.manual_seed(self._weight_seed + 0x5EED)
+            self.modulator.reset(P, self.device, self.dtype)
+        if noise_seeds is None:
+            noise_seeds = [self._weight_seed + i for i in range(P)]
+        if len(noise_seeds) != P:
+            raise ValueError(f"{len(noise_seeds)} noise seeds for a population of {P}")
+        self._noise_seeds = torch.tensor([int(s) for s in noise_seeds], dtype=torch.int64, device=self.device)
+        self._noise_step = 0
         self._acts = None
 
     def weights(self) -> list[Tensor]:
@@ -353,8 +397,10 @@ class HebbianNetwork(nn.Module):
         if obs.dim() == len(self.in_shape):
             obs = obs.unsqueeze(0)
         if obs.shape[0] != P or tuple(obs.shape[1:]) != self.in_shape:
-            raise ValueError(f"obs must be [{P}, {', '.join(map(str, self.in_shape))}]; got {tuple(obs.shape)}")
-        h = obs.to(device=self.device, dtype=torch.float32)
+            raise ValueError(
+                f"obs must be [{P}, {', '.join(map(str, self.in_shape))}]; got {tuple(obs.shape)}"
+            )
+        h = obs.to(device=self.device, dtype=self.dtype)
         acts: list[tuple[Tensor, Tensor]] = []
         weights = self.weights()
         n_ops = len(self._ops)
@@ -388,7 +434,9 @@ class HebbianNetwork(nn.Module):
             return y, y
         scores = z
         if self.exploration_std > 0:
-            scores = z + self.exploration_std * torch.randn(z.shape, generator=self._noise, device=z.device)
+            noise = row_normal(self._noise_seeds, self._noise_step, z.shape[1], dtype=z.dtype)
+            self._noise_step += 1
+            scores = z + self.exploration_std * noise
         choice = scores.argmax(1)
         self._explored = choice != z.argmax(1)
         self.last_choice = choice
@@ -401,6 +449,8 @@ class HebbianNetwork(nn.Module):
             raise RuntimeError("call forward(obs) before update()")
         P = self.population
         scale = None
+        if self.modulator is None and reward is not None:
+            log.debug("update(reward) on a network without RPE modulation: the reward is ignored")
         if self.modulator is not None:
             if reward is None:
                 raise ValueError("this network is RPE-modulated: update(reward) needs the rewards [P]")
@@ -412,8 +462,17 @@ class HebbianNetwork(nn.Module):
             pre, post = self._params[pl.pre], self._params[pl.post]
             if pl.kind == "conv":
                 w = pl.conv.weight
-                dw = shared_neuron_centric_abcd(x, y, pre, post, pl.conv.geometry, self.aggregation,
-                                                self.sharing_mode, self._constants.get(i), self.chunk_elements)
+                dw = shared_neuron_centric_abcd(
+                    x,
+                    y,
+                    pre,
+                    post,
+                    pl.conv.geometry,
+                    self.aggregation,
+                    self.sharing_mode,
+                    self._constants.get(i),
+                    self.chunk_elements,
+                )
             else:
                 w = self._linear_w[li]
                 li += 1
@@ -427,8 +486,10 @@ class HebbianNetwork(nn.Module):
                 clip_weights_(w, self.clip)
 
     def extra_repr(self) -> str:
-        return (f"in={self.in_shape}, output={self.output}, aggregation={self.aggregation}, "
-                f"sharing={self.sharing_mode}, genome={self.genome_size()}, P={self.population}")
+        return (
+            f"in={self.in_shape}, output={self.output}, aggregation={self.aggregation}, "
+            f"sharing={self.sharing_mode}, genome={self.genome_size()}, P={self.population}"
+        )
 
 
 def _flat(p: NeuronParams, P: int) -> NeuronParams:
@@ -452,8 +513,19 @@ def carracing_policy(
     """The thesis's CarRacing policy: 64×64×3 → conv 3→6 k3 + tanh + pool 2 → conv 6→8 k5 s2 + tanh + pool 2
     → 392→128→64→3 (tanh), no biases; outputs ``[steer (tanh), gas (sigmoid), brake (sigmoid)]``."""
     layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(3)]
-    return HebbianNetwork(in_shape, layers, output="carracing", aggregation=aggregation, rpe=rpe,
-                          weight_norm=weight_norm, device=device, **kw)
+    return HebbianNetwork(
+        in_shape,
+        layers,
+        output="carracing",
+        aggregation=aggregation,
+        rpe=rpe,
+        weight_norm=weight_norm,
+        device=device,
+        **kw,
+    )
+
+
+CLASSIFIER_CONV = (ConvSpec(8, 5, stride=2), PoolSpec(2))
 
 
 def image_classifier(
@@ -462,18 +534,31 @@ def image_classifier(
     aggregation: str = "max",
     rpe: Any = "greedy",
     device: torch.device | str = "cpu",
-    conv: Sequence[ConvSpec | PoolSpec] = THESIS_CONV,
-    hidden: Sequence[int] = (128,),
-    exploration_std: float = 0.1,
+    conv: Sequence[ConvSpec | PoolSpec] = CLASSIFIER_CONV,
+    hidden: Sequence[int] = (),
+    exploration_std: float = 0.5,
     **kw: Any,
 ) -> HebbianNetwork:
-    """Reward-driven classifier: the thesis's conv trunk on 28×28×1 / 32×32×3 images, ``hidden`` linear
-    layers, ``n_classes`` outputs. ``forward`` returns the (noisy) scores ``[P, n_classes]``; the output
-    neurons' activity for the rule is the one-hot of the chosen class (``last_choice``), as in seed 003.
-    Reward 1 for the right class, 0 otherwise; by default the greedy binary prediction of seed 003."""
+    """Reward-driven classifier for 28×28×1 / 32×32×3 images with ``n_classes`` outputs.
+
+    Default trunk: unrolled conv k5 stride 2 → 8 maps + tanh + max-pool 2 (288 features on 28×28,
+    392 on 32×32×3), then ``hidden`` linear layers and the output layer. (``conv=THESIS_CONV`` gives the
+    thesis trunk, whose 2×2×8 = 32 features on 28×28 learn the label mapping much more slowly.)
+    ``forward`` returns the (noisy) scores ``[P, n_classes]``; the output neurons' activity for the rule
+    is the one-hot of the chosen class (``last_choice``, argmax of the scores), as in seed 003.
+    Reward 1 for the right class, 0 otherwise; by default the greedy binary prediction of seed 003
+    (predict 1 for a greedy choice, 0 for one changed by exploration noise)."""
     layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(n_classes)]
-    return HebbianNetwork(in_shape, layers, output="choice", aggregation=aggregation, rpe=rpe,
-                          exploration_std=exploration_std, device=device, **kw)
+    return HebbianNetwork(
+        in_shape,
+        layers,
+        output="choice",
+        aggregation=aggregation,
+        rpe=rpe,
+        exploration_std=exploration_std,
+        device=device,
+        **kw,
+    )
 
 
 NETWORKS: dict[str, Callable[..., HebbianNetwork]] = {

@@ -65,13 +65,22 @@ class UnrolledConv2d(nn.Module):
         padding: int = 0,
         population: int = 1,
         device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        self.geometry = ConvGeometry(in_channels, out_channels, kernel_size, stride, padding, in_size[0], in_size[1])
+        self.geometry = ConvGeometry(
+            in_channels, out_channels, kernel_size, stride, padding, in_size[0], in_size[1]
+        )
         if self.geometry.out_height < 1 or self.geometry.out_width < 1:
-            raise ValueError(f"kernel {kernel_size} (stride {stride}, padding {padding}) does not fit input {in_size}")
-        self.register_buffer("weight", torch.zeros(population, out_channels, in_channels, kernel_size, kernel_size,
-                                                   device=device))
+            raise ValueError(
+                f"kernel {kernel_size} (stride {stride}, padding {padding}) does not fit input {in_size}"
+            )
+        self.register_buffer(
+            "weight",
+            torch.zeros(
+                population, out_channels, in_channels, kernel_size, kernel_size, device=device, dtype=dtype
+            ),
+        )
 
     # ---- shapes and counts -------------------------------------------------
     @property
@@ -124,8 +133,13 @@ class UnrolledConv2d(nn.Module):
         g = self.geometry
         k, s, p = g.kernel_size, g.stride, g.padding
         co, ci, ky, kx, oy, ox = torch.meshgrid(
-            torch.arange(g.out_channels), torch.arange(g.in_channels), torch.arange(k), torch.arange(k),
-            torch.arange(g.out_height), torch.arange(g.out_width), indexing="ij",
+            torch.arange(g.out_channels),
+            torch.arange(g.in_channels),
+            torch.arange(k),
+            torch.arange(k),
+            torch.arange(g.out_height),
+            torch.arange(g.out_width),
+            indexing="ij",
         )
         iy, ix = oy * s + ky - p, ox * s + kx - p
         ok = (iy >= 0) & (iy < g.in_height) & (ix >= 0) & (ix < g.in_width)
@@ -165,5 +179,7 @@ class UnrolledConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         g = self.geometry
-        return (f"{g.in_channels}->{g.out_channels}, k={g.kernel_size}, stride={g.stride}, padding={g.padding}, "
-                f"in={g.in_height}x{g.in_width}, P={self.population}")
+        return (
+            f"{g.in_channels}->{g.out_channels}, k={g.kernel_size}, stride={g.stride}, padding={g.padding}, "
+            f"in={g.in_height}x{g.in_width}, P={self.population}"
+        )

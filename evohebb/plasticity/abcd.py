@@ -23,18 +23,19 @@ written anywhere. Modules decide when to apply the update, modulators scale it.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    "NeuronParams",
-    "synapse_centric_abcd",
-    "neuron_centric_abcd",
-    "neuron_centric_parameter_count",
-    "neuron_centric_group_roles",
     "NEURON_PARAM_NAMES",
+    "NeuronParams",
+    "neuron_centric_abcd",
+    "neuron_centric_group_roles",
+    "neuron_centric_parameter_count",
+    "synapse_centric_abcd",
 ]
 
 NEURON_PARAM_NAMES = ("A", "B", "C", "D", "eta")
@@ -69,7 +70,9 @@ def synapse_centric_abcd(
     return eta * (A * oi * oj + B * oi + C * oj + D)
 
 
-def neuron_centric_abcd(pre: Tensor, post: Tensor, pre_params: NeuronParams, post_params: NeuronParams) -> Tensor:
+def neuron_centric_abcd(
+    pre: Tensor, post: Tensor, pre_params: NeuronParams, post_params: NeuronParams
+) -> Tensor:
     """Neuron-centric ABCD update of a fully connected layer.
 
     Args:
@@ -114,7 +117,9 @@ def neuron_centric_group_roles(n_layers: int, pooled_after: Sequence[bool] = ())
     return roles
 
 
-def neuron_centric_parameter_count(group_sizes: Sequence[int], roles: Sequence[tuple[bool, bool]] | None = None) -> int:
+def neuron_centric_parameter_count(
+    group_sizes: Sequence[int], roles: Sequence[tuple[bool, bool]] | None = None
+) -> int:
     """Number of neuron-centric parameters for neuron groups of the given sizes.
 
     Each neuron holds ``C, D, η`` plus ``A`` if presynaptic and ``B`` if

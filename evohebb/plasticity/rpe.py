@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["PREDICTIONS", "SCALES", "reward_prediction_error", "rpe_scale", "RewardModulator"]
+__all__ = ["PREDICTIONS", "SCALES", "RewardModulator", "reward_prediction_error", "rpe_scale"]
 
 PREDICTIONS = ("running_average", "greedy")
 SCALES = ("proportional", "sign")
@@ -82,10 +82,14 @@ class RewardModulator:
         self.prediction: Tensor = torch.zeros(0)
         self.last_rpe: Tensor = torch.zeros(0)
 
-    def reset(self, population: int, device: torch.device | str | None = None) -> None:
+    def reset(
+        self, population: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
+    ) -> None:
         """Forget the reward history of every individual."""
-        self.prediction = torch.full((population,), float(self.initial_prediction), device=device)
-        self.last_rpe = torch.zeros(population, device=device)
+        self.prediction = torch.full(
+            (population,), float(self.initial_prediction), device=device, dtype=dtype
+        )
+        self.last_rpe = torch.zeros(population, device=device, dtype=dtype)
 
     def predict(self, explored: Tensor | None = None) -> Tensor:
         """The current reward prediction ``[P]``."""

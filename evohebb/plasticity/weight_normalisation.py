@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-__all__ = ["normalise_max_abs_", "clip_weights_"]
+__all__ = ["clip_weights_", "normalise_max_abs_"]
 
 
 def normalise_max_abs_(w: Tensor, population_dims: int = 1, eps: float = 1e-12) -> Tensor:

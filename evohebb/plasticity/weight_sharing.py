@@ -47,9 +47,9 @@ __all__ = [
     "SharedConstants",
     "aggregate_copies",
     "copy_valid_mask",
-    "unfold_patches",
     "shared_constant_terms",
     "shared_neuron_centric_abcd",
+    "unfold_patches",
 ]
 
 AGGREGATIONS = ("max", "min", "median", "mean")
@@ -135,7 +135,7 @@ def aggregate_copies(values: Tensor, aggregation: str, valid: Tensor | None = No
         return values.masked_fill(~valid, float("inf")).amin(dim)
     if aggregation == "mean":
         v = values.masked_fill(~valid, 0.0)
-        return v.sum(dim) / valid.expand_as(values).sum(dim).clamp_min(1)
+        return v.sum(dim) / valid.expand(v.shape).sum(dim).clamp_min(1)
     return values.masked_fill(~valid, float("nan")).nanmedian(dim).values
 
 
@@ -209,7 +209,12 @@ def shared_constant_terms(
     valid_k = _valid_k(copy_valid_mask(geom, pre.D.device), geom.in_channels)
     P = pre.D.shape[0]
     d = _aggregate_pair(
-        unfold_patches(pre.D, geom), post.D.reshape(P, geom.out_channels, -1), aggregation, valid_k, "mul", chunk_elements
+        unfold_patches(pre.D, geom),
+        post.D.reshape(P, geom.out_channels, -1),
+        aggregation,
+        valid_k,
+        "mul",
+        chunk_elements,
     )
     e = _aggregate_pair(
         unfold_patches(pre.eta, geom),

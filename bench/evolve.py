@@ -1,0 +1,96 @@
+"""Benchmark of the evolve service; prints JSON lines {"name", "value", "unit", "baseline", "ratio"}.
+
+1. evaluation_env_steps_per_s: env steps/s of a full evaluation (plastic policy forward + Hebbian update +
+   CarRacing) against the same envs stepped with random actions in the same process (target ratio >= 0.8);
+2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
+3. actor_speedup: the same generation on 1 actor vs 2 actors.
+
+    python bench/evolve.py [--envs 8] [--steps 150] [--popsize 64] [--gen-steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+import evohebb  # noqa: F401  (Ray settings before ray is imported)
+from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.es.evaluator import GenomeEvaluator
+from evohebb.es.ray_cluster import connect_ray
+from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
+
+
+def emit(name, value, unit, baseline=None, ratio=None, **extra):
+    print(json.dumps({"name": name, "value": round(value, 4), "unit": unit, "baseline": baseline,
+                      "ratio": None if ratio is None else round(ratio, 4), **extra}), flush=True)
+
+
+def carracing_task(steps: int) -> EvaluationTask:
+    # negative_patience off: every episode runs the full `steps`, so both sides step the same envs equally
+    return EvaluationTask(kind="carracing", max_steps=steps, network={"aggregation": "max"},
+                          env={"size": 64, "negative_patience": None, "vectorization": "sync"})
+
+
+def population(task: EvaluationTask, n: int) -> torch.Tensor:
+    centre = task.build_network().genome_init(torch.Generator().manual_seed(0))
+    return centre + 0.05 * torch.randn(n, centre.numel(), generator=torch.Generator().manual_seed(1))
+
+
+def random_steps_per_s(task: EvaluationTask, n: int, seeds: list[int]) -> float:
+    envs = task.build_envs(n)
+    envs.reset(seed=seeds)
+    envs.action_space.seed(0)
+    start = time.perf_counter()
+    for _ in range(task.max_steps):
+        envs.step(envs.action_space.sample())
+    seconds = time.perf_counter() - start
+    envs.close()
+    return n * task.max_steps / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--popsize", type=int, default=64)
+    parser.add_argument("--gen-steps", type=int, default=100)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    # 1. evaluation vs random actions, one process, one core
+    task = carracing_task(args.steps)
+    seeds = list(range(args.envs))
+    evaluator = GenomeEvaluator(task, torch_threads=1)
+    genomes = population(task, args.envs)
+    evaluator.evaluate(genomes[:1], [0])                       # build network and warm up
+    baseline = random_steps_per_s(task, args.envs, seeds)
+    start = time.perf_counter()
+    result = evaluator.evaluate(genomes, [0])
+    full = result.env_steps / (time.perf_counter() - start)
+    evaluator.close()
+    emit("evaluation_env_steps_per_s", full, "env steps/s", baseline=round(baseline, 2), ratio=full / baseline,
+         envs=args.envs, steps=args.steps)
+
+    # 2 and 3. one generation of `popsize` on 2 actors and on 1 actor
+    connect_ray(num_cpus=2)
+    task = carracing_task(args.gen_steps)
+    genomes = population(task, args.popsize)
+    times = {}
+    for actors in (1, 2):
+        pool = RayEvaluatorPool(task, num_actors=actors)
+        pool.evaluate(genomes[:actors], [0])                   # actors started and warm
+        start = time.perf_counter()
+        pool.evaluate(genomes, [0])
+        times[actors] = time.perf_counter() - start
+        pool.close()
+    emit(f"generation_s_pop{args.popsize}", times[2], "s", steps=args.gen_steps, actors=2,
+         env_steps_per_s=round(args.popsize * args.gen_steps / times[2], 1))
+    emit("actor_speedup_1_to_2", times[1] / times[2], "x", baseline=round(times[1], 3),
+         ratio=times[1] / times[2])
+
+
+if __name__ == "__main__":
+    main()

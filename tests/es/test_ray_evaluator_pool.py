@@ -1,0 +1,78 @@
+"""Ray evaluation: slices on actors equal in-process evaluation; a dead actor's individuals are evaluated
+again elsewhere; an individual whose evaluation raises is retried once, then reported with its index."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
+
+
+def _task(data_dir, steps: int) -> EvaluationTask:
+    return EvaluationTask(kind="classification", max_steps=steps,
+                          network={"in_shape": (1, 28, 28), "n_classes": 10, "rpe": {"prediction": "greedy"},
+                                   "exploration_std": 0.5},   # per-individual noise streams: slice-independent
+                          env={"dataset": "mnist", "data_dir": str(data_dir), "episode_length": steps})
+
+
+def _population(task: EvaluationTask, n: int) -> torch.Tensor:
+    centre = task.build_network().genome_init(torch.Generator().manual_seed(0))
+    return centre + 0.05 * torch.randn(n, centre.numel(), generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def reference(mnist_like_dir):
+    task = _task(mnist_like_dir, 300)
+    genomes = _population(task, 6)
+    return task, genomes, RayEvaluatorPool(task, num_actors=0).evaluate(genomes, [11, 12]).fitness
+
+
+def test_actor_slices_equal_in_process(local_ray, reference):
+    task, genomes, expected = reference
+    pool = RayEvaluatorPool(task, num_actors=2)
+    try:
+        result = pool.evaluate(genomes, [11, 12])
+    finally:
+        pool.close()
+    np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
+    assert result.failed == [] and result.actor_restarts == 0
+    assert result.env_steps == 6 * 2 * 300
+
+
+def test_dead_actor_is_replaced_and_its_individuals_reevaluated(local_ray, reference):
+    task, genomes, expected = reference
+    pool = RayEvaluatorPool(task, num_actors=2)
+    try:
+        pool.evaluate(genomes[:2], [11, 12])            # actors warm: the kill lands mid-evaluation
+        victim = pool.actors[0]
+        killer = threading.Timer(0.3, lambda: local_ray.kill(victim, no_restart=True))
+        killer.start()
+        result = pool.evaluate(genomes, [11, 12])
+        killer.join()
+    finally:
+        pool.close()
+    assert result.actor_restarts >= 1
+    np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
+    assert result.failed == []
+
+
+def test_failing_individual_is_retried_then_reported_with_its_index(local_ray, reference, caplog):
+    task, genomes, expected = reference
+    broken = genomes.clone()
+    broken[4, 7] = float("nan")
+    pool = RayEvaluatorPool(task, num_actors=2)
+    try:
+        result = pool.evaluate(broken, [11, 12])
+    finally:
+        pool.close()
+    assert [index for index, _ in result.failed] == [4]
+    assert "individual 4" in result.failed[0][1] and "non-finite" in result.failed[0][1]
+    assert "retrying once" in caplog.text and "individual 4 failed twice" in caplog.text
+    ok = [0, 1, 2, 3, 5]
+    np.testing.assert_allclose(result.fitness[ok], expected[ok], rtol=1e-6)
+    assert result.fitness[4] == result.fitness[ok].min()

@@ -1,0 +1,159 @@
+"""Population-batched plastic networks: genome layout, population == singles, learning a label mapping."""
+
+import pytest
+import torch
+
+from evohebb.nn.hebbian_network import (
+    ConvSpec,
+    HebbianNetwork,
+    LinearSpec,
+    PoolSpec,
+    carracing_policy,
+    get_network,
+    image_classifier,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add contention on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _genomes(net, P, seed, scale=3.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.stack([net.genome_init(g) * scale for _ in range(P)])
+
+
+def test_carracing_genome_layout_and_outputs():
+    net = carracing_policy()
+    spec = net.genome_spec()
+    assert list(spec)[:5] == ["in.A", "in.C", "in.D", "in.eta", "conv1.B"]
+    assert spec["pool2.A"] == (8, 7, 7) and spec["fc1.A"] == (128,) and spec["out.B"] == (3,)
+    assert net.genome_size() == sum(torch.Size(s).numel() for s in spec.values()) == 173284
+    net.load_genomes(_genomes(net, 2, 0))
+    net.reset(7)
+    obs = torch.rand(2, 3, 64, 64)
+    for _ in range(3):
+        a = net(obs)
+        net.update()
+    assert a.shape == (2, 3)
+    assert (a[:, 0].abs() <= 1).all() and ((a[:, 1:] >= 0) & (a[:, 1:] <= 1)).all()
+    for w in net.weights():  # per-layer normalisation by max |w|
+        torch.testing.assert_close(w.flatten(1).abs().amax(1), torch.ones(2))
+
+
+def test_reset_is_seeded_and_shared_by_all_individuals():
+    net = carracing_policy()
+    net.load_genomes(_genomes(net, 3, 1))
+    net.reset(5)
+    first = [w.clone() for w in net.weights()]
+    assert all(torch.equal(w[0], w[2]) for w in first)
+    net(torch.rand(3, 3, 64, 64))
+    net.update()
+    assert not torch.equal(first[2], net.weights()[2])
+    net.reset(5)
+    assert all(torch.equal(a, b) for a, b in zip(first, net.weights()))
+    net.reset(6)
+    assert not torch.equal(first[0], net.weights()[0])
+    net.load_genomes(_genomes(net, 5, 2))  # P may change between calls
+    assert net.population == 5 and net(torch.rand(5, 3, 64, 64)).shape == (5, 3)
+
+
+def _small_net(**kw):
+    layers = [ConvSpec(4, 3, 1, 1), PoolSpec(2), ConvSpec(5, 3, 2, 1), LinearSpec(6), LinearSpec(3)]
+    return HebbianNetwork((3, 12, 12), layers, **kw)
+
+
+BUILDS = {
+    "carracing-max-rpe-clip": lambda **kw: carracing_policy(
+        aggregation="max", rpe={"rate": 0.3, "gain_negative": 0.5}, clip=0.8, **kw
+    ),
+    "padded-median-delta-evolvable-rpe": lambda **kw: _small_net(
+        aggregation="median", sharing_mode="delta", rpe="running_average", rpe_evolvable=True, **kw
+    ),
+    "padded-mean-no-norm": lambda **kw: _small_net(aggregation="mean", weight_norm=False, **kw),
+    "classifier-32x32x3-min": lambda **kw: image_classifier(
+        in_shape=(3, 32, 32), n_classes=5, aggregation="min", exploration_std=0.0, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", list(BUILDS))
+def test_population_step_equals_single_steps(name, dtype):
+    """Same math: exact to rtol 1e-5 in float64. In float32 the weights agree to float rounding
+    (~1e-7), which the strongly scaled test genomes amplify in the outputs to ~1e-5 absolute."""
+    P = 3
+    pop, single = BUILDS[name](dtype=dtype), BUILDS[name](dtype=dtype)
+    out_atol = 1e-5 if dtype == torch.float64 else 2e-4
+    genomes = _genomes(pop, P, 3)
+    pop.load_genomes(genomes)
+    pop.reset(11)
+    g = torch.Generator().manual_seed(0)
+    obs = [torch.rand(P, *pop.in_shape, generator=g, dtype=dtype) for _ in range(3)]
+    rewards = [torch.rand(P, generator=g, dtype=dtype) for _ in range(3)]
+    outs = []
+    for o, r in zip(obs, rewards):
+        outs.append(pop(o))
+        pop.update(r)
+    for q in range(P):
+        single.load_genomes(genomes[q : q + 1])
+        single.reset(11)
+        for t, (o, r) in enumerate(zip(obs, rewards)):
+            torch.testing.assert_close(single(o[q : q + 1])[0], outs[t][q], rtol=1e-5, atol=out_atol)
+            single.update(r[q : q + 1])
+        for ws, wp in zip(single.weights(), pop.weights()):
+            torch.testing.assert_close(ws[0], wp[q], rtol=1e-5, atol=1e-6)
+
+
+def test_rpe_network_requires_reward_and_validates():
+    net = image_classifier(n_classes=3)
+    net.load_genomes(net.genome_init().unsqueeze(0))
+    net.reset(0)
+    net(torch.rand(1, 1, 28, 28))
+    with pytest.raises(ValueError, match="reward"):
+        net.update()
+    with pytest.raises(ValueError, match="genomes"):
+        net.load_genomes(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="aggregation"):
+        carracing_policy(aggregation="sum")
+    assert get_network("image_classifier", n_classes=4).genome_spec()["out.B"] == (4,)
+
+
+def test_rpe_hebbian_classifier_learns_label_mapping_with_hand_set_parameters():
+    """Seed 003's scheme: frozen conv features, one-hot choice as output activity, greedy binary RPE.
+
+    Hand-set genome: only the output layer learns, Δw_ij = dopamine · η · x_i · onehot_j
+    (C = 1 on both sides, A = B = D = 0, η = 0.05; conv layer η = 0)."""
+    n, P = 4, 2
+    g = torch.Generator().manual_seed(1)
+    protos = (torch.rand(n, 1, 28, 28, generator=g) > 0.5).float()
+    net = image_classifier(n_classes=n, exploration_std=0.5, rpe={"prediction": "greedy", "scale": "sign"})
+    genome = torch.zeros(P, net.genome_size())
+    sl = net.genome_slices()
+    genome[:, sl["pool1.C"]] = genome[:, sl["out.C"]] = 1.0
+    genome[:, sl["pool1.eta"]] = genome[:, sl["out.eta"]] = 0.05
+    net.load_genomes(genome)
+    net.reset(0)
+
+    def trial():
+        label = torch.randint(0, n, (P,), generator=g)
+        return label, protos[label] + 0.3 * torch.randn(P, 1, 28, 28, generator=g)
+
+    def accuracy(k=100):
+        std, net.exploration_std = net.exploration_std, 0.0
+        correct = sum((net(x).argmax(1) == y).float().mean().item() for y, x in (trial() for _ in range(k)))
+        net.exploration_std = std
+        return correct / k
+
+    before = accuracy()
+    for _ in range(300):
+        label, x = trial()
+        net(x)
+        net.update((net.last_choice == label).float())
+    after = accuracy()
+    assert before < 0.6 and after > 0.9, (before, after)

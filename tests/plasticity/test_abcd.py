@@ -1,0 +1,88 @@
+"""ABCD rules by hand on a 2x2 layer; neuron-centric parameter counts."""
+
+import torch
+
+from evohebb.nn.hebbian_network import HebbianNetwork, LinearSpec, carracing_policy
+from evohebb.plasticity.abcd import (
+    NeuronParams,
+    neuron_centric_abcd,
+    neuron_centric_group_roles,
+    neuron_centric_parameter_count,
+    synapse_centric_abcd,
+)
+
+
+def test_synapse_centric_by_hand():
+    pre = torch.tensor([1.0, 2.0])  # o_i
+    post = torch.tensor([3.0, -1.0])  # o_j
+    A = torch.tensor([[1.0, 0.0], [0.5, 1.0]])
+    B = torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    C = torch.tensor([[1.0, 1.0], [0.0, 2.0]])
+    D = torch.tensor([[0.1, 0.2], [0.3, 0.4]])
+    eta = torch.tensor([[1.0, 0.5], [2.0, 1.0]])
+    # w[j, i] = eta (A o_i o_j + B o_i + C o_j + D)
+    expected = torch.tensor(
+        [
+            [1.0 * (1 * 1 * 3 + 0 + 1 * 3 + 0.1), 0.5 * (0 + 1 * 2 + 1 * 3 + 0.2)],
+            [2.0 * (0.5 * 1 * -1 + 1 * 1 + 0 + 0.3), 1.0 * (1 * 2 * -1 + 0 + 2 * -1 + 0.4)],
+        ]
+    )
+    torch.testing.assert_close(synapse_centric_abcd(pre, post, A, B, C, D, eta), expected)
+
+
+def test_neuron_centric_by_hand():
+    x = torch.tensor([1.0, 2.0])
+    y = torch.tensor([3.0, -1.0])
+    pre = NeuronParams(
+        A=torch.tensor([0.5, -1.0]),
+        B=None,
+        C=torch.tensor([1.0, 2.0]),
+        D=torch.tensor([0.1, 0.2]),
+        eta=torch.tensor([1.0, 0.0]),
+    )
+    post = NeuronParams(
+        A=None,
+        B=torch.tensor([2.0, 1.0]),
+        C=torch.tensor([0.5, -1.0]),
+        D=torch.tensor([1.0, 3.0]),
+        eta=torch.tensor([0.0, 2.0]),
+    )
+    # Δw[j, i] = (η_i + η_j)/2 (A_i x_i + B_j y_j + C_i C_j x_i y_j + D_i D_j)
+    expected = torch.tensor(
+        [
+            [
+                0.5 * (0.5 + 6.0 + 1.0 * 0.5 * 1 * 3 + 0.1 * 1.0),
+                0.0 * (-2.0 + 6.0 + 2.0 * 0.5 * 2 * 3 + 0.2 * 1.0),
+            ],
+            [
+                1.5 * (0.5 - 1.0 + 1.0 * -1.0 * 1 * -1 + 0.1 * 3.0),
+                1.0 * (-2.0 - 1.0 + 2.0 * -1.0 * 2 * -1 + 0.2 * 3.0),
+            ],
+        ]
+    )
+    assert expected[0, 1] == 0.0  # (η_1 + η_0)/2 = 0: no plasticity on that synapse
+    torch.testing.assert_close(neuron_centric_abcd(x, y, pre, post), expected)
+    # batched over a population: each individual as alone
+    xs, ys = torch.stack([x, 2 * x]), torch.stack([y, -y])
+    pp = NeuronParams(*(None if t is None else torch.stack([t, t]) for t in pre))
+    qq = NeuronParams(*(None if t is None else torch.stack([t, t]) for t in post))
+    batched = neuron_centric_abcd(xs, ys, pp, qq)
+    torch.testing.assert_close(batched[1], neuron_centric_abcd(2 * x, -y, pre, post))
+
+
+def test_parameter_count_formula_three_layers():
+    sizes = [4, 3, 5, 2]  # a 3-layer net
+    assert neuron_centric_parameter_count(sizes) == 5 * sum(sizes) - 4 - 2 == 64
+    net = HebbianNetwork((1, 2, 2), [LinearSpec(3), LinearSpec(5), LinearSpec(2)])
+    assert net.genome_size() == 64
+    assert net.genome_spec()["in.A"] == (1, 2, 2) and "in.B" not in net.genome_spec()
+    assert "out.B" in net.genome_spec() and "out.A" not in net.genome_spec()
+
+
+def test_pooled_groups_are_fresh_neurons():
+    roles = neuron_centric_group_roles(3, pooled_after=[True, False])
+    assert roles == [(True, False), (False, True), (True, False), (True, True), (False, True)]
+    net = carracing_policy()
+    sizes = [3 * 64 * 64, 6 * 62 * 62, 6 * 31 * 31, 8 * 14 * 14, 8 * 7 * 7, 128, 64, 3]
+    roles = neuron_centric_group_roles(5, pooled_after=[True, True, False, False])
+    assert net.genome_size() == neuron_centric_parameter_count(sizes, roles) == 173284

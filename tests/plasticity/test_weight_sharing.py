@@ -1,0 +1,114 @@
+"""The fast shared update (unfold + broadcast) equals a dense oracle for every aggregation."""
+
+import pytest
+import torch
+
+from evohebb.nn.unrolled import UnrolledConv2d
+from evohebb.plasticity.abcd import NeuronParams, neuron_centric_abcd
+from evohebb.plasticity.weight_sharing import (
+    AGGREGATIONS,
+    ConvGeometry,
+    aggregate_copies,
+    shared_constant_terms,
+    shared_neuron_centric_abcd,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add contention on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+SHAPES = [  # (Cin, Cout, k, stride, padding, H, W)
+    (2, 3, 3, 1, 0, 6, 6),
+    (2, 2, 3, 1, 1, 5, 6),
+    (3, 2, 3, 2, 1, 7, 7),
+    (1, 2, 4, 2, 0, 9, 8),
+]
+
+
+def _params(shape, g, P):
+    def r(*s):
+        return torch.randn(P, *s, generator=g)
+
+    return NeuronParams(r(*shape), r(*shape), r(*shape), r(*shape), r(*shape).abs())
+
+
+def _reduce(vals, aggregation):
+    if aggregation == "median":
+        return vals.median()
+    return getattr(vals, {"max": "max", "min": "min", "mean": "mean"}[aggregation])()
+
+
+def dense_oracle(x, y, pre, post, layer, aggregation, mode):
+    """Dense per-synapse matrices masked by the adjacency, aggregated per kernel entry."""
+    P = x.shape[0]
+    entry, pre_i, post_j = layer.copy_index()
+    fx, fy = x.reshape(P, -1), y.reshape(P, -1)
+    fp = NeuronParams(*(t.reshape(P, -1) for t in pre))
+    fq = NeuronParams(*(t.reshape(P, -1) for t in post))
+    out = torch.zeros(P, layer.n_conv_parameters)
+    if mode == "delta":
+        dense = {"dw": neuron_centric_abcd(fx, fy, fp, fq)}  # [P, n_post, n_pre], the dense rule
+    else:
+        xi, yj = fx[:, None, :], fy[:, :, None]
+        dense = {
+            "eta": (fp.eta[:, None, :] + fq.eta[:, :, None]) / 2,
+            "a": (fp.A * fx)[:, None, :].expand(-1, fy.shape[1], -1),
+            "b": (fq.B * fy)[:, :, None].expand(-1, -1, fx.shape[1]),
+            "c": fp.C[:, None, :] * fq.C[:, :, None] * xi * yj,
+            "d": fp.D[:, None, :] * fq.D[:, :, None],
+        }
+    for q in range(P):
+        for e in range(layer.n_conv_parameters):
+            sel = entry == e
+            agg = {k: _reduce(m[q][post_j[sel], pre_i[sel]], aggregation) for k, m in dense.items()}
+            out[q, e] = (
+                agg["dw"] if mode == "delta" else agg["eta"] * (agg["a"] + agg["b"] + agg["c"] + agg["d"])
+            )
+    return out.view_as(layer.weight)
+
+
+@pytest.mark.parametrize("aggregation", AGGREGATIONS)
+@pytest.mark.parametrize("mode", ["terms", "delta"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_shared_update_equals_dense_oracle(shape, mode, aggregation):
+    cin, cout, k, s, p, H, W = shape
+    P = 2
+    g = torch.Generator().manual_seed(hash((shape, mode, aggregation)) % 1000)
+    layer = UnrolledConv2d(cin, cout, k, (H, W), stride=s, padding=p, population=P)
+    geom = layer.geometry
+    x = torch.randn(P, cin, H, W, generator=g)
+    y = torch.tanh(torch.randn(P, *layer.out_shape, generator=g))
+    pre, post = _params((cin, H, W), g, P), _params(layer.out_shape, g, P)
+    fast = shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation, mode, chunk_elements=64)
+    ref = dense_oracle(x, y, pre, post, layer, aggregation, mode)
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
+    if mode == "terms":  # precomputed constants give the same result
+        const = shared_constant_terms(pre, post, geom, aggregation)
+        again = shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation, mode, constants=const)
+        torch.testing.assert_close(again, fast, rtol=1e-5, atol=1e-6)
+
+
+def test_aggregate_copies_ignores_missing_copies():
+    v = torch.tensor([[1.0, 5.0, -3.0, 2.0]])
+    valid = torch.tensor([[True, False, True, True]])
+    assert aggregate_copies(v, "max", valid).item() == 2.0
+    assert aggregate_copies(v, "min", valid).item() == -3.0
+    assert aggregate_copies(v, "mean", valid).item() == 0.0
+    assert aggregate_copies(v, "median", valid).item() == 1.0
+    with pytest.raises(ValueError, match="aggregation"):
+        aggregate_copies(v, "sum")
+
+
+def test_thesis_first_layer_shapes():
+    geom = ConvGeometry(3, 6, 3, 1, 0, 64, 64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 64, 64, generator=g)
+    y = torch.rand(2, 6, 62, 62, generator=g)
+    dw = shared_neuron_centric_abcd(x, y, _params((3, 64, 64), g, 2), _params((6, 62, 62), g, 2), geom, "max")
+    assert dw.shape == (2, 6, 3, 3, 3) and torch.isfinite(dw).all()
