@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from evohebb.config import (ConfigError, config_from_dict, config_to_dict, dump_config, load_config, option,
-                            parse_overrides)
+from evohebb.config import (
+    ConfigError,
+    config_from_dict,
+    config_to_dict,
+    dump_config,
+    load_config,
+    option,
+    parse_overrides,
+)
 
 
 @dataclass

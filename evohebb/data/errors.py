@@ -21,7 +21,7 @@ def missing_files_error(
     get_it: str,
     data_dir_origin: str,
 ) -> DatasetNotFoundError:
-    """Build the instructive :class:`DatasetNotFoundError` for ``dataset`` whose ``missing`` files belong in ``folder``."""
+    """The instructive :class:`DatasetNotFoundError` for ``dataset``: ``missing`` files belong in ``folder``."""
     state = "incomplete" if os.path.isdir(folder) else "not found"
     return DatasetNotFoundError(
         f"{dataset} {state}: missing {', '.join(missing)} in {folder}.\n"

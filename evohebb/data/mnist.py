@@ -1,6 +1,7 @@
 """MNIST and Fashion-MNIST in the idx format, gzipped or not, in torchvision's layout::
 
-    <root>/MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte}[.gz]
+    <root>/MNIST/raw/{train-images-idx3-ubyte, train-labels-idx1-ubyte,
+                      t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte}[.gz]
     <root>/FashionMNIST/raw/...same names...
 
 An idx file starts with the magic number ``0x00 0x00 <type> <ndim>`` (type 0x08 = unsigned byte), then ``ndim``

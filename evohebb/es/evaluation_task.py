@@ -7,8 +7,9 @@ the registries below and passes them keyword arguments taken from the run's conf
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -19,7 +19,7 @@ class GenomeLayout:
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
 
     @classmethod
-    def from_spec(cls, spec: dict[str, tuple[int, ...]]) -> "GenomeLayout":
+    def from_spec(cls, spec: dict[str, tuple[int, ...]]) -> GenomeLayout:
         return cls(tuple((name, tuple(shape)) for name, shape in spec.items()))
 
     @property

@@ -22,6 +22,7 @@ class HebbianProblem(Problem):
 
     def __init__(self, genome_size: int, *, episodes_per_individual: int, seed: int, l2_penalty: float = 0.0,
                  initial_bounds: tuple[float, float] = (-0.1, 0.1)):
+        # initial_bounds only matter to algorithms started without a center (the pipeline passes one)
         super().__init__("max", solution_length=genome_size, initial_bounds=initial_bounds,
                          dtype=torch.float32, seed=seed)
         self.episodes_per_individual = episodes_per_individual

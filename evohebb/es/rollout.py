@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -41,7 +41,8 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
     ``genomes`` [N, G] (one row per env), ``seeds`` N env seeds. The networks' weights are re-initialised
     from ``weight_seed``; after each step every network receives its reward (``network.update``). The
     envs autoreset on their own (gymnasium's next-step mode): an env's reward only counts until its first
-    episode ends (``envs.EpisodeReturns``), and the loop stops when every first episode has ended or after ``max_steps``.
+    episode ends (``envs.EpisodeReturns``), and the loop stops when every first episode has ended or
+    after ``max_steps``.
     """
     n = genomes.shape[0]
     if len(seeds) != n or vector_env.num_envs != n:

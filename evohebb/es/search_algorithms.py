@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from evotorch import Problem
 from evotorch.algorithms import CEM, CMAES, PGPE, SNES
@@ -28,31 +28,36 @@ def register_algorithm(name: str):
 
 @register_algorithm("pgpe")
 def _pgpe(problem: Problem, *, popsize: int, stdev_init: float, center_lr: float, stdev_lr: float,
-          **_) -> SearchAlgorithm:
+          center_init=None, **_) -> SearchAlgorithm:
     return PGPE(problem, popsize=popsize, center_learning_rate=center_lr, stdev_learning_rate=stdev_lr,
-                stdev_init=stdev_init, optimizer="clipup", optimizer_config={"max_speed": 2 * center_lr},
+                stdev_init=stdev_init, center_init=center_init, optimizer="clipup",
+                optimizer_config={"max_speed": 2 * center_lr},
                 ranking_method="centered", symmetric=True, stdev_max_change=0.2)
 
 
 @register_algorithm("openai_es")
-def _openai_es(problem: Problem, *, popsize: int, stdev_init: float, center_lr: float, **_) -> SearchAlgorithm:
+def _openai_es(problem: Problem, *, popsize: int, stdev_init: float, center_lr: float, center_init=None,
+               **_) -> SearchAlgorithm:
     return PGPE(problem, popsize=popsize, center_learning_rate=center_lr, stdev_learning_rate=0.0,
-                stdev_init=stdev_init, optimizer="sgd", ranking_method="centered", symmetric=True)
+                stdev_init=stdev_init, center_init=center_init, optimizer="sgd", ranking_method="centered",
+                symmetric=True)
 
 
 @register_algorithm("snes")
-def _snes(problem: Problem, *, popsize: int, stdev_init: float, **_) -> SearchAlgorithm:
-    return SNES(problem, popsize=popsize, stdev_init=stdev_init)
+def _snes(problem: Problem, *, popsize: int, stdev_init: float, center_init=None, **_) -> SearchAlgorithm:
+    return SNES(problem, popsize=popsize, stdev_init=stdev_init, center_init=center_init)
 
 
 @register_algorithm("cem")
-def _cem(problem: Problem, *, popsize: int, stdev_init: float, parenthood_ratio: float, **_) -> SearchAlgorithm:
-    return CEM(problem, popsize=popsize, stdev_init=stdev_init, parenthood_ratio=parenthood_ratio)
+def _cem(problem: Problem, *, popsize: int, stdev_init: float, parenthood_ratio: float, center_init=None,
+         **_) -> SearchAlgorithm:
+    return CEM(problem, popsize=popsize, stdev_init=stdev_init, parenthood_ratio=parenthood_ratio,
+               center_init=center_init)
 
 
 @register_algorithm("cmaes")
-def _cmaes(problem: Problem, *, popsize: int, stdev_init: float, **_) -> SearchAlgorithm:
-    return CMAES(problem, popsize=popsize, stdev_init=stdev_init, separable=True)
+def _cmaes(problem: Problem, *, popsize: int, stdev_init: float, center_init=None, **_) -> SearchAlgorithm:
+    return CMAES(problem, popsize=popsize, stdev_init=stdev_init, separable=True, center_init=center_init)
 
 
 def make_search_algorithm(name: str, problem: Problem, **hyperparameters) -> SearchAlgorithm:

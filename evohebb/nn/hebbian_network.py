@@ -81,6 +81,9 @@ class LinearSpec:
     out_features: int
 
 
+PARAMETER_SHARING = ("neuron", "layer")
+
+
 @dataclass
 class _Group:
     name: str
@@ -137,6 +140,9 @@ class HebbianNetwork(nn.Module):
         sharing_mode: ``"terms"`` (thesis) or ``"delta"``; see :mod:`evohebb.plasticity.weight_sharing`.
         rpe: ``None`` (plain Hebbian), a prediction name, a dict of :class:`RewardModulator` args, or one.
         rpe_evolvable: put ``rpe.gain_positive`` / ``rpe.gain_negative`` into the genome (per individual).
+        plastic: ``False`` makes ``update`` a no-op (the non-plastic control with the same genome and budget).
+        parameter_sharing: ``"neuron"`` (every neuron its own A, B, C, D, η: the neuron-centric rule) or
+            ``"layer"`` (one set per neuron group, broadcast to its neurons: a genome of a few dozen numbers).
         weight_norm: divide each layer's weights by their max ``|w|`` after every update.
         clip: clamp weights to ``[-clip, clip]`` after every update (``None``: off).
         exploration_std: std of the Gaussian noise added to the scores before the choice (``choice`` head).
@@ -153,6 +159,8 @@ class HebbianNetwork(nn.Module):
         sharing_mode: str = "terms",
         rpe: Any = None,
         rpe_evolvable: bool = False,
+        plastic: bool = True,
+        parameter_sharing: str = "neuron",
         weight_norm: bool = True,
         clip: float | None = None,
         exploration_std: float = 0.0,
@@ -181,6 +189,11 @@ class HebbianNetwork(nn.Module):
         self.chunk_elements = chunk_elements
         self.modulator = _make_modulator(rpe)
         self.rpe_evolvable = bool(rpe_evolvable)
+        self.plastic = bool(plastic)
+        if parameter_sharing not in PARAMETER_SHARING:
+            raise ValueError(f"parameter_sharing={parameter_sharing!r} is not supported; use one of "
+                             f"{PARAMETER_SHARING}")
+        self.parameter_sharing = parameter_sharing
         if self.rpe_evolvable and self.modulator is None:
             raise ValueError("rpe_evolvable=True needs an RPE modulator (rpe=...)")
         if output == "carracing" and layers[-1].out_features != 3:
@@ -263,7 +276,7 @@ class HebbianNetwork(nn.Module):
         spec: dict[str, tuple[int, ...]] = {}
         for g in self._groups:
             for n in g.param_names():
-                spec[f"{g.name}.{n}"] = g.shape
+                spec[f"{g.name}.{n}"] = g.shape if self.parameter_sharing == "neuron" else (1,)
         if self.rpe_evolvable:
             spec["rpe.gain_positive"] = (1,)
             spec["rpe.gain_negative"] = (1,)
@@ -315,6 +328,10 @@ class HebbianNetwork(nn.Module):
         genomes = genomes.to(device=self.device, dtype=self.dtype).contiguous()
         P = genomes.shape[0]
         named = self.named_genome(genomes)
+        if self.parameter_sharing == "layer":   # one value per group, broadcast to its neurons
+            shapes = {f"{g.name}.{n}": g.shape for g in self._groups for n in g.param_names()}
+            named = {k: v.reshape(P, *[1] * len(shapes[k])).expand(P, *shapes[k]) if k in shapes else v
+                     for k, v in named.items()}
         self._params = [
             NeuronParams(*(named.get(f"{g.name}.{n}") for n in ("A", "B", "C", "D", "eta")))
             for g in self._groups
@@ -447,6 +464,9 @@ class HebbianNetwork(nn.Module):
         """One Hebbian step for all ``P`` from the last forward's activity (RPE-scaled when RPE is on)."""
         if self._acts is None:
             raise RuntimeError("call forward(obs) before update()")
+        if not self.plastic:   # the non-plastic control: weights stay at their seeded initialisation
+            self._acts = None
+            return
         P = self.population
         scale = None
         if self.modulator is None and reward is not None:

@@ -23,8 +23,14 @@ from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
 from evohebb.pipelines.evolve_config import EvolveConfig
-from evohebb.runs import (CheckpointManager, MetricsLogger, capture_rng_state, progress_bar, restore_rng_state,
-                          write_results)
+from evohebb.runs import (
+    CheckpointManager,
+    MetricsLogger,
+    capture_rng_state,
+    progress_bar,
+    restore_rng_state,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +41,8 @@ def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
     rpe_on, rpe_evolvable = rpe.pop("enabled"), rpe.pop("evolvable")
     network = {"aggregation": cfg.network.aggregation, "weight_norm": cfg.network.weight_norm,
                "clip": cfg.network.weight_clip, "rpe": rpe if rpe_on else None,
-               "rpe_evolvable": rpe_on and rpe_evolvable}
+               "rpe_evolvable": rpe_on and rpe_evolvable, "plastic": cfg.network.plastic,
+               "parameter_sharing": cfg.network.parameter_sharing}
     if cfg.task == "carracing":
         c = cfg.carracing
         env = {"size": c.size, "grayscale": c.grayscale, "frame_skip": c.frame_skip,
@@ -90,7 +97,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
 
     # ---- build
     task = evaluation_task(cfg)
-    layout = GenomeLayout.from_spec(task.build_network().genome_spec())
+    network = task.build_network()
+    layout = GenomeLayout.from_spec(network.genome_spec())
     log.info("genome: %d parameters in %d slices", layout.size, len(layout.shapes))
     if cfg.evaluation.num_actors:
         connect_ray(cfg.evaluation.ray_address, num_cpus=None)
@@ -108,11 +116,11 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
             log.warning("no checkpoint in %s: starting from generation 0", run_dir)
         a = cfg.algorithm
         problem = HebbianProblem(layout.size, episodes_per_individual=cfg.evaluation.episodes_per_individual,
-                                 seed=cfg.seed, l2_penalty=cfg.evaluation.l2_penalty,
-                                 initial_bounds=(-a.init_bound, a.init_bound))
+                                 seed=cfg.seed, l2_penalty=cfg.evaluation.l2_penalty)
+        center = network.genome_init(torch.Generator().manual_seed(cfg.seed)).cpu()  # the network's own prior
         searcher = make_search_algorithm(a.name, problem, popsize=a.popsize, stdev_init=a.stdev_init,
                                          center_lr=a.center_lr, stdev_lr=a.stdev_lr,
-                                         parenthood_ratio=a.parenthood_ratio)
+                                         parenthood_ratio=a.parenthood_ratio, center_init=center)
         generation, best = 0, {"fitness": -float("inf"), "generation": -1, "genome": None}
     problem: HebbianProblem = searcher.problem
     problem.attach_pool(pool)

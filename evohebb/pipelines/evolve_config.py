@@ -18,7 +18,6 @@ class AlgorithmConfig:
     parenthood_ratio: float = option(0.25, low=0.0, high=1.0, low_inclusive=False, help="elite fraction (cem)")
     lr_decay: float = option(1.0, low=0.0, high=1.0, low_inclusive=False,
                              help="center learning rate multiplied by this every generation (openai_es: 0.995)")
-    init_bound: float = option(0.1, low=0.0, help="initial center drawn uniformly from [-b, b]")
 
 
 @dataclass
@@ -51,7 +50,10 @@ class NetworkConfig:
                               help="weight-sharing aggregation over a kernel entry's copies")
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
-    exploration_std: float = option(0.1, low=0.0, help="classifier: noise on the scores before the choice")
+    exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")
+    plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
+    parameter_sharing: str = option("neuron", choices=("neuron", "layer"),
+                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer")
     rpe: RPEConfig = field(default_factory=RPEConfig)
 
 
