@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing run of the same name")
     parser.add_argument("--runs-root", default="runs", help="where runs/<name>/ folders go (default: runs)")
     parser.add_argument("--name", help="run name (default: from the config, else a timestamped name)")
+    parser.add_argument("--data-dir", help="data sets folder (sets EVOHEBB_DATA for this run and its workers; "
+                        "a config's own data_dir still wins)")
 
 
 def _split_config_and_overrides(args) -> tuple[str | None, list[str]]:
@@ -44,6 +47,8 @@ def _split_config_and_overrides(args) -> tuple[str | None, list[str]]:
 
 def _prepare_run(args, config_cls, prefix: str):
     """Resolve the config and the run directory for a new or resumed run."""
+    if args.data_dir:
+        os.environ["EVOHEBB_DATA"] = str(Path(args.data_dir).resolve())
     config_path, overrides = _split_config_and_overrides(args)
     if args.resume:
         run_dir = Path(args.resume)

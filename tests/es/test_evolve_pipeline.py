@@ -105,3 +105,23 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     results = json.loads((run / "results.json").read_text())
     assert results["completed"] and len(results["best_genome"]) == results["genome_size"]
     assert (run / "config.yaml").exists()
+
+    # the best genome re-runs on unseen seeds, beside random actions, and one episode is saved as a GIF
+    gif = tmp_path / "best.gif"
+    assert main(["evaluate", str(run), "--episodes", "2", "--max-steps", "60", "--random-baseline",
+                 "--gif", str(gif)]) == 0
+    report = json.loads((run / "evaluation-best.json").read_text())
+    assert len(report["returns"]) == 2 and len(report["random_returns"]) == 2
+    from PIL import Image
+    with Image.open(gif) as image:
+        assert image.n_frames > 10 and image.size == (600, 400)
+
+
+def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
+    assert main(["evolve", *_mnist_args(mnist_like_dir, "generations=1"), "--runs-root", str(tmp_path),
+                 "--name", "m"]) == 0
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "--random-baseline"]) == 0
+    report = json.loads((tmp_path / "m" / "evaluation-best.json").read_text())
+    assert 0.0 <= report["accuracy_last_half"] <= 1.0
+    assert report["return_mean"] == pytest.approx(
+        30 * (report["accuracy_first_half"] + report["accuracy_last_half"]) / 2)
