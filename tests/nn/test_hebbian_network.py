@@ -14,15 +14,6 @@ from evohebb.nn.hebbian_network import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _genomes(net, P, seed, scale=3.0):
     g = torch.Generator().manual_seed(seed)
     return torch.stack([net.genome_init(g) * scale for _ in range(P)])

@@ -9,16 +9,6 @@ import torch.nn.functional as F
 from evohebb.nn.unrolled import UnrolledConv2d, population_conv2d, population_max_pool2d
 from evohebb.plasticity.weight_sharing import ConvGeometry, unfold_patches
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # (Cin, Cout, k, stride, padding, H, W)
 SHAPES = [
     (1, 1, 3, 1, 0, 5, 5),

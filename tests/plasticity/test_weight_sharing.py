@@ -13,16 +13,6 @@ from evohebb.plasticity.weight_sharing import (
     shared_neuron_centric_abcd,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors: intra-op threads only add contention on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 SHAPES = [  # (Cin, Cout, k, stride, padding, H, W)
     (2, 3, 3, 1, 0, 6, 6),
     (2, 2, 3, 1, 1, 5, 6),
