@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from evohebb.nn.softhebb_blocks import DepthwiseSeparableBlock, HebbianConvNet, ResidualBlock, SoftHebbBlock
 from evohebb.nn.softhebb_conv import HebbianSettings

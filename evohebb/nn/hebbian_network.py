@@ -82,6 +82,7 @@ class LinearSpec:
 
 
 PARAMETER_SHARING = ("neuron", "layer")
+PLASTIC_LAYERS = ("all", "output")
 
 
 @dataclass
@@ -146,6 +147,12 @@ class HebbianNetwork(nn.Module):
         weight_norm: divide each layer's weights by their max ``|w|`` after every update.
         clip: clamp weights to ``[-clip, clip]`` after every update (``None``: off).
         exploration_std: std of the Gaussian noise added to the scores before the choice (``choice`` head).
+        plastic_layers: ``"all"`` (every layer learns) or ``"output"`` (only the last layer learns; the
+            trunk stays a fixed random feature extractor from its seeded initialisation, not normalised either).
+        pre_centering: rate ``r`` of a per-neuron running mean of every learning layer's presynaptic activity;
+            ``r > 0`` makes the rule see ``x - mean(x)`` instead of ``x`` (the covariance rule), so a feature
+            every input shares does not dominate what is learnt. The mean is bias-corrected
+            (``m_t = EMA_t / (1 - (1 - r)^t)``) and restarts at ``reset``. ``0``: off (plain ``x``).
         device: where all tensors live.
         dtype: floating type of weights, parameters and activity (float32; float64 for exactness checks).
     """
@@ -164,6 +171,8 @@ class HebbianNetwork(nn.Module):
         weight_norm: bool = True,
         clip: float | None = None,
         exploration_std: float = 0.0,
+        plastic_layers: str = "all",
+        pre_centering: float = 0.0,
         chunk_elements: int = 1 << 20,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
@@ -194,6 +203,14 @@ class HebbianNetwork(nn.Module):
             raise ValueError(f"parameter_sharing={parameter_sharing!r} is not supported; use one of "
                              f"{PARAMETER_SHARING}")
         self.parameter_sharing = parameter_sharing
+        if plastic_layers not in PLASTIC_LAYERS:
+            raise ValueError(f"plastic_layers={plastic_layers!r} is not supported; use one of {PLASTIC_LAYERS}")
+        self.plastic_layers = plastic_layers
+        if not 0.0 <= pre_centering <= 1.0:
+            raise ValueError(f"pre_centering={pre_centering} must lie in [0, 1] (0: off)")
+        self.pre_centering = float(pre_centering)
+        self._pre_ema: list[Tensor | None] = []
+        self._pre_steps = 0
         if self.rpe_evolvable and self.modulator is None:
             raise ValueError("rpe_evolvable=True needs an RPE modulator (rpe=...)")
         if output == "carracing" and layers[-1].out_features != 3:
@@ -391,6 +408,8 @@ class HebbianNetwork(nn.Module):
             raise ValueError(f"{len(noise_seeds)} noise seeds for a population of {P}")
         self._noise_seeds = torch.tensor([int(s) for s in noise_seeds], dtype=torch.int64, device=self.device)
         self._noise_step = 0
+        self._pre_ema = [None] * len(self._plastic)
+        self._pre_steps = 0
         self._acts = None
 
     def weights(self) -> list[Tensor]:
@@ -478,7 +497,14 @@ class HebbianNetwork(nn.Module):
             explored = self._explored if self.output == "choice" else None
             scale = self.modulator(torch.as_tensor(reward, device=self.device).reshape(P), explored, gp, gn)
         li = 0
+        last = len(self._plastic) - 1
+        self._pre_steps += 1
         for i, (pl, (x, y)) in enumerate(zip(self._plastic, self._acts)):
+            if pl.kind == "linear":
+                li += 1
+            if self.plastic_layers == "output" and i != last:
+                continue
+            x = self._centred(i, x)
             pre, post = self._params[pl.pre], self._params[pl.post]
             if pl.kind == "conv":
                 w = pl.conv.weight
@@ -494,8 +520,7 @@ class HebbianNetwork(nn.Module):
                     self.chunk_elements,
                 )
             else:
-                w = self._linear_w[li]
-                li += 1
+                w = self._linear_w[li - 1]
                 dw = neuron_centric_abcd(x, y, _flat(pre, P), _flat(post, P))
             if scale is not None:
                 dw.mul_(scale.view(P, *([1] * (dw.dim() - 1))))
@@ -504,6 +529,18 @@ class HebbianNetwork(nn.Module):
                 normalise_max_abs_(w)
             if self.clip is not None:
                 clip_weights_(w, self.clip)
+
+    def _centred(self, i: int, x: Tensor) -> Tensor:
+        """Layer ``i``'s presynaptic activity minus its bias-corrected running mean (``pre_centering``)."""
+        if self.pre_centering <= 0.0:
+            return x
+        r = self.pre_centering
+        if len(self._pre_ema) != len(self._plastic):
+            self._pre_ema = [None] * len(self._plastic)
+        ema = self._pre_ema[i]
+        ema = x * r if ema is None else ema.mul_(1.0 - r).add_(x, alpha=r)
+        self._pre_ema[i] = ema
+        return x - ema / (1.0 - (1.0 - r) ** self._pre_steps)
 
     def extra_repr(self) -> str:
         return (

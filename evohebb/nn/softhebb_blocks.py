@@ -9,7 +9,7 @@ readout (Dropout + Linear).
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from evohebb.nn.softhebb_conv import HebbianSettings, SoftHebbConv2d
 

@@ -12,6 +12,8 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 * ``homeostasis`` — homeostatic synaptic scaling;
 * ``dale`` — Dale's principle: non-negative effective weights (weights are clamped at 0 after every update);
 * ``adaptive_lr`` / ``lr_power`` — SoftHebb's norm-dependent per-neuron rate;
+* ``sharing`` — None: conv-native update; ``max``/``min``/``median``: the rule applied per position of the
+  unrolled layer, copies aggregated per kernel entry (seed 002; see ``evohebb.plasticity.softhebb_unrolled``);
 * ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
@@ -24,8 +26,8 @@ import math
 from dataclasses import dataclass, fields, replace
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from evohebb.plasticity.bcm import BCMThreshold
 from evohebb.plasticity.competition import (
@@ -40,7 +42,9 @@ from evohebb.plasticity.competition import (
     top_k_wta,
 )
 from evohebb.plasticity.homeostasis import SynapticScaling
-from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, softhebb_delta
+from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, normalise_update, softhebb_delta
+from evohebb.plasticity.softhebb_unrolled import unrolled_softhebb_delta
+from evohebb.plasticity.weight_sharing import ConvGeometry, copy_valid_mask
 
 MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
 
@@ -72,6 +76,7 @@ class HebbianSettings:
     alpha: float = 1.0
     init: str = "softhebb"
     init_radius: float = 25.0
+    sharing: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -80,11 +85,13 @@ class HebbianSettings:
             raise ValueError(f"presynaptic must be null, 'softmax' or 'lp_norm', got {self.presynaptic!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"alpha must lie in [0, 1] (1 = Hebbian only, 0 = backprop only), got {self.alpha}")
+        if self.sharing not in (None, "max", "min", "median", "mean"):
+            raise ValueError(f"sharing must be null (conv-native) or max/min/median/mean, got {self.sharing!r}")
         if self.init not in ("softhebb", "kaiming_uniform"):
             raise ValueError(f"init must be 'softhebb' or 'kaiming_uniform', got {self.init!r}")
 
     @classmethod
-    def from_kwargs(cls, **kw) -> "HebbianSettings":
+    def from_kwargs(cls, **kw) -> HebbianSettings:
         """Build from keyword arguments, naming any unknown key."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(kw) - known)
@@ -92,7 +99,7 @@ class HebbianSettings:
             raise TypeError(f"unknown Hebbian setting(s) {unknown}; known: {sorted(known)}")
         return cls(**kw)
 
-    def with_(self, **kw) -> "HebbianSettings":
+    def with_(self, **kw) -> HebbianSettings:
         return replace(self, **kw)
 
 
@@ -198,14 +205,30 @@ class SoftHebbConv2d(nn.Module):
 
     def _hebbian_update(self, xp: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         y = self.postsynaptic(a)
-        corr = conv_correlation(xp, y, self.weight.shape, self.stride, self.dilation, self.groups)
-        delta = softhebb_delta(corr, y, u, self.weight, dim=1)
         s = self.settings
+        if s.sharing is not None:
+            delta = normalise_update(self._unrolled_delta(xp, y, u))
+        else:
+            corr = conv_correlation(xp, y, self.weight.shape, self.stride, self.dilation, self.groups)
+            delta = softhebb_delta(corr, y, u, self.weight, dim=1)
         eta = adaptive_rate(self.weight, s.eta0, s.lr_power) if s.adaptive_lr else \
             torch.full((self.out_channels,), s.eta0, device=delta.device)
         if self.scaling is not None:
             self._scale = self.scaling.update(y, dim=1)
         return eta.view(-1, 1, 1, 1) * delta
+
+    def _unrolled_delta(self, xp: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        if self.groups != 1 or self.dilation != 1:
+            raise ValueError("sharing (unrolled SoftHebb) supports groups=1 and dilation=1 only")
+        patches = F.unfold(xp, self.kernel_size, stride=self.stride)  # [B, D, L]
+        valid = None
+        if self.padding:  # copies reading padding do not exist in the unrolled layer
+            h, w = xp.shape[-2] - 2 * self.padding, xp.shape[-1] - 2 * self.padding
+            valid = copy_valid_mask(ConvGeometry(self.in_channels, self.out_channels, self.kernel_size,
+                                                 self.stride, self.padding, h, w), xp.device)
+            valid = valid.repeat(self.in_channels, 1)
+        return unrolled_softhebb_delta(patches, y.flatten(2), u.flatten(2), self.weight, self.settings.sharing,
+                                       valid)
 
     # ------------------------------------------------------------------------------------------ update
     @torch.no_grad()

@@ -42,7 +42,8 @@ def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
     network = {"aggregation": cfg.network.aggregation, "weight_norm": cfg.network.weight_norm,
                "clip": cfg.network.weight_clip, "rpe": rpe if rpe_on else None,
                "rpe_evolvable": rpe_on and rpe_evolvable, "plastic": cfg.network.plastic,
-               "parameter_sharing": cfg.network.parameter_sharing}
+               "parameter_sharing": cfg.network.parameter_sharing,
+               "plastic_layers": cfg.network.plastic_layers, "pre_centering": cfg.network.pre_centering}
     if cfg.task == "carracing":
         c = cfg.carracing
         env = {"size": c.size, "grayscale": c.grayscale, "frame_skip": c.frame_skip,

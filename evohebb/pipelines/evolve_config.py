@@ -54,6 +54,12 @@ class NetworkConfig:
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
     parameter_sharing: str = option("neuron", choices=("neuron", "layer"),
                                     help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer")
+    plastic_layers: str = option("all", choices=("all", "output"),
+                                 help="all: every layer learns; output: only the last layer learns (the trunk "
+                                      "stays a fixed random feature extractor)")
+    pre_centering: float = option(0.0, low=0.0, high=1.0,
+                                  help="rate of a running mean subtracted from the presynaptic activity the rule "
+                                       "sees (covariance rule; 0: off)")
     rpe: RPEConfig = field(default_factory=RPEConfig)
 
 

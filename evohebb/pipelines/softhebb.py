@@ -24,16 +24,22 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from evohebb.config import config_to_dict, save_config
 from evohebb.data import load_dataset
 from evohebb.nn.architectures import count_parameters, get_model
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.softhebb_config import SoftHebbConfig
-from evohebb.runs import CheckpointManager, MetricsLogger, capture_rng_state, progress_bar, restore_rng_state
-from evohebb.runs import write_results
+from evohebb.runs import (
+    CheckpointManager,
+    MetricsLogger,
+    capture_rng_state,
+    progress_bar,
+    restore_rng_state,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 

@@ -57,6 +57,8 @@ class HebbianConfig:
     alpha: float = option(1.0, low=0.0, high=1.0, help="1: Hebbian only; <1 mixes in backprop gradients")
     init: str = option("softhebb", choices=("softhebb", "kaiming_uniform"), help="weight initialisation")
     init_radius: float = option(25.0, low=0.0, low_inclusive=False, help="softhebb init: initial weight norm")
+    sharing: str | None = option(None, choices=("max", "min", "median", "mean"),
+                                 help="unrolled SoftHebb (seed 002): per-position updates aggregated per kernel entry")
 
 
 @dataclass

@@ -148,3 +148,32 @@ def test_rpe_hebbian_classifier_learns_label_mapping_with_hand_set_parameters():
         net.update((net.last_choice == label).float())
     after = accuracy()
     assert before < 0.6 and after > 0.9, (before, after)
+
+
+def test_output_only_plasticity_and_pre_centering():
+    """plastic_layers="output" leaves the trunk at its initialisation (not even normalised); with
+    pre_centering the Hebbian term of an input seen over and over vanishes, while new inputs still learn."""
+    P = 2
+    net = image_classifier(n_classes=4, rpe={"prediction": "running_average", "scale": "proportional"},
+                           plastic_layers="output", pre_centering=0.1, weight_norm=True)
+    genome = torch.zeros(P, net.genome_size())
+    sl = net.genome_slices()
+    for name in ("in.C", "conv1.C", "pool1.C", "out.C", "in.eta", "conv1.eta", "pool1.eta", "out.eta"):
+        genome[:, sl[name]] = 1.0   # Hebbian term only: Δw = η C_i C_j (x_i - mean x_i) y_j
+    net.load_genomes(genome)
+    net.reset(0)
+    w0 = [w.clone() for w in net.weights()]
+    x = torch.rand(1, 1, 28, 28).expand(P, -1, -1, -1)
+    for _ in range(5):   # the same image every step: its centred activity is 0
+        net(x)
+        net.update(torch.ones(P))
+    assert torch.equal(net.weights()[0], w0[0])
+    assert torch.allclose(net.weights()[-1], w0[-1] / w0[-1].abs().amax((1, 2), keepdim=True), atol=1e-5)
+    net(torch.rand(P, 1, 28, 28))
+    net.update(torch.ones(P))
+    assert torch.equal(net.weights()[0], w0[0])
+    assert not torch.allclose(net.weights()[-1], w0[-1] / w0[-1].abs().amax((1, 2), keepdim=True))
+    with pytest.raises(ValueError, match="plastic_layers"):
+        image_classifier(plastic_layers="trunk")
+    with pytest.raises(ValueError, match="pre_centering"):
+        image_classifier(pre_centering=1.5)
