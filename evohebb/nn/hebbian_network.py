@@ -147,6 +147,9 @@ class HebbianNetwork(nn.Module):
         weight_norm: divide each layer's weights by their max ``|w|`` after every update.
         clip: clamp weights to ``[-clip, clip]`` after every update (``None``: off).
         exploration_std: std of the Gaussian noise added to the scores before the choice (``choice`` head).
+        evolve_output_weights: put the output layer's initial weights into the genome (``out.W``, per
+            individual) instead of drawing them from the seed; with ``plastic=False`` this is the
+            direct-encoded, non-plastic control (evolution finds the readout itself, no lifetime learning).
         plastic_layers: ``"all"`` (every layer learns) or ``"output"`` (only the last layer learns; the
             trunk stays a fixed random feature extractor from its seeded initialisation, not normalised either).
         pre_centering: rate ``r`` of a per-neuron running mean of every learning layer's presynaptic activity;
@@ -172,6 +175,7 @@ class HebbianNetwork(nn.Module):
         clip: float | None = None,
         exploration_std: float = 0.0,
         plastic_layers: str = "all",
+        evolve_output_weights: bool = False,
         pre_centering: float = 0.0,
         chunk_elements: int = 1 << 20,
         device: torch.device | str = "cpu",
@@ -206,6 +210,8 @@ class HebbianNetwork(nn.Module):
         if plastic_layers not in PLASTIC_LAYERS:
             raise ValueError(f"plastic_layers={plastic_layers!r} is not supported; use one of {PLASTIC_LAYERS}")
         self.plastic_layers = plastic_layers
+        self.evolve_output_weights = bool(evolve_output_weights)
+        self._evolved_output_w: Tensor | None = None
         if not 0.0 <= pre_centering <= 1.0:
             raise ValueError(f"pre_centering={pre_centering} must lie in [0, 1] (0: off)")
         self.pre_centering = float(pre_centering)
@@ -294,6 +300,9 @@ class HebbianNetwork(nn.Module):
         for g in self._groups:
             for n in g.param_names():
                 spec[f"{g.name}.{n}"] = g.shape if self.parameter_sharing == "neuron" else (1,)
+        if self.evolve_output_weights:
+            last = self._plastic[-1]
+            spec["out.W"] = (last.n_out, last.n_in)
         if self.rpe_evolvable:
             spec["rpe.gain_positive"] = (1,)
             spec["rpe.gain_negative"] = (1,)
@@ -322,6 +331,8 @@ class HebbianNetwork(nn.Module):
             n = math.prod(s)
             if name.startswith("rpe."):
                 parts.append(torch.ones(n))
+            elif name == "out.W":   # the seeded initialisation's scale
+                parts.append((torch.rand(n, generator=generator) * 2 - 1) / math.sqrt(s[1]))
             elif name.endswith(".eta"):
                 parts.append(torch.rand(n, generator=generator) * 0.1)
             else:
@@ -353,6 +364,7 @@ class HebbianNetwork(nn.Module):
             NeuronParams(*(named.get(f"{g.name}.{n}") for n in ("A", "B", "C", "D", "eta")))
             for g in self._groups
         ]
+        self._evolved_output_w = named["out.W"] if self.evolve_output_weights else None
         self._rpe_gains = (
             (named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
             if self.rpe_evolvable
@@ -400,6 +412,8 @@ class HebbianNetwork(nn.Module):
             bound = 1.0 / math.sqrt(fan_in)
             w0 = (torch.rand(w.shape[1:], generator=gen) * 2 - 1) * bound
             w.copy_(w0.to(self.device).unsqueeze(0).expand(P, *w0.shape))
+        if self._evolved_output_w is not None and self._evolved_output_w.shape[0] == P:
+            self._linear_w[-1].copy_(self._evolved_output_w)
         if self.modulator is not None:
             self.modulator.reset(P, self.device, self.dtype)
         if noise_seeds is None:

@@ -42,6 +42,7 @@ def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
     network = {"aggregation": cfg.network.aggregation, "weight_norm": cfg.network.weight_norm,
                "clip": cfg.network.weight_clip, "rpe": rpe if rpe_on else None,
                "rpe_evolvable": rpe_on and rpe_evolvable, "plastic": cfg.network.plastic,
+               "evolve_output_weights": cfg.network.evolve_output_weights,
                "parameter_sharing": cfg.network.parameter_sharing,
                "plastic_layers": cfg.network.plastic_layers, "pre_centering": cfg.network.pre_centering}
     if cfg.task == "carracing":

@@ -52,6 +52,8 @@ class NetworkConfig:
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
+    evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
+                                         "(with plastic=false: the direct-encoded non-plastic control)")
     parameter_sharing: str = option("neuron", choices=("neuron", "layer"),
                                     help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer")
     plastic_layers: str = option("all", choices=("all", "output"),

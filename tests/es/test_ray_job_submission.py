@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 @pytest.mark.slow
 def test_submitted_job_runs_on_a_local_head(tmp_path, mnist_like_dir):
     import ray
@@ -37,11 +44,18 @@ def test_submitted_job_runs_on_a_local_head(tmp_path, mnist_like_dir):
            "PATH": f"{RAY.parent}{os.pathsep}{os.environ.get('PATH', '')}"}   # the job's `python` is this venv's
     env.pop("RAY_ADDRESS", None)
     gcs_port, dashboard_port = _free_port(), _free_port()
-    subprocess.run([str(RAY), "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
-                    "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}", "--num-cpus=2",
-                    "--include-dashboard=true", "--disable-usage-stats"], env=env, check=True,
-                   capture_output=True, timeout=120)
+    # `ray start --block` in its own process group: stopping it stops this head only (`ray stop` would
+    # stop every Ray instance on the machine, other users' runs included)
+    head = subprocess.Popen([str(RAY), "start", "--head", "--block", f"--port={gcs_port}",
+                             "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+                             f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--include-dashboard=true",
+                             "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        deadline = time.monotonic() + 90
+        while not _accepts(dashboard_port):
+            assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not come up"
+            time.sleep(0.5)
         runs = tmp_path / "runs"
         result = subprocess.run(
             [sys.executable, "-m", "runners.submit", "--address", f"http://127.0.0.1:{dashboard_port}",
@@ -55,5 +69,9 @@ def test_submitted_job_runs_on_a_local_head(tmp_path, mnist_like_dir):
         results = read_results(runs / "submitted")
         assert results["completed"] and results["generations_done"] == 2
     finally:
-        subprocess.run([str(RAY), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -177,3 +177,24 @@ def test_output_only_plasticity_and_pre_centering():
         image_classifier(plastic_layers="trunk")
     with pytest.raises(ValueError, match="pre_centering"):
         image_classifier(pre_centering=1.5)
+
+
+def test_evolved_output_weights_replace_the_seeded_ones():
+    """With evolve_output_weights the genome's out.W is each individual's readout at every reset; the trunk
+    keeps its seeded initialisation; without plasticity the readout stays exactly the evolved one."""
+    net = image_classifier(n_classes=4, rpe=None, plastic=False, evolve_output_weights=True)
+    spec = net.genome_spec()
+    assert spec["out.W"] == tuple(net.weights()[-1].shape[1:])
+    genomes = torch.stack([net.genome_init(torch.Generator().manual_seed(i)) for i in range(3)])
+    net.load_genomes(genomes)
+    net.reset(7)
+    evolved = net.named_genome(genomes)["out.W"]
+    torch.testing.assert_close(net.weights()[-1], evolved)
+    x = torch.rand(3, 1, 28, 28)
+    net(x)
+    net.update()
+    torch.testing.assert_close(net.weights()[-1], evolved)
+    reference = image_classifier(n_classes=4, rpe=None)
+    reference.load_genomes(reference.genome_init().expand(3, -1))
+    reference.reset(7)
+    torch.testing.assert_close(net.weights()[0], reference.weights()[0])
