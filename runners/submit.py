@@ -27,6 +27,19 @@ EXCLUDES = ["runs/", ".venv/", ".git/", "**/__pycache__/", "bench/out/", "*.egg-
 FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
+def _submit_when_ready(client, entrypoint: str, runtime_env: dict, patience_s: float = 120.0) -> str:
+    """Submit, retrying while a freshly started head says its job agent is not up yet."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+        except RuntimeError as error:
+            if "No available agent" not in str(error) or time.monotonic() > deadline:
+                raise
+            log.info("the cluster's job agent is not ready yet; retrying")
+            time.sleep(2.0)
+
+
 def submit(address: str, evolve_args: list[str], runs_root: str, pip: list[str] | None = None,
            wait: bool = False, timeout: float | None = None) -> tuple[str, str | None]:
     """Submit the job; return (job id, final status if waited)."""
@@ -38,7 +51,7 @@ def submit(address: str, evolve_args: list[str], runs_root: str, pip: list[str] 
     runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES}
     if pip:
         runtime_env["pip"] = pip
-    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env)
+    job_id = _submit_when_ready(client, entrypoint, runtime_env)
     log.info("submitted job %s: %s", job_id, entrypoint)
     if not wait:
         return job_id, None

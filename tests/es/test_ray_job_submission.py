@@ -43,12 +43,14 @@ def test_submitted_job_runs_on_a_local_head(tmp_path, mnist_like_dir):
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
            "PATH": f"{RAY.parent}{os.pathsep}{os.environ.get('PATH', '')}"}   # the job's `python` is this venv's
     env.pop("RAY_ADDRESS", None)
-    gcs_port, dashboard_port = _free_port(), _free_port()
+    gcs_port, dashboard_port, agent_port, client_port = (_free_port() for _ in range(4))
     # `ray start --block` in its own process group: stopping it stops this head only (`ray stop` would
-    # stop every Ray instance on the machine, other users' runs included)
+    # stop every Ray instance on the machine, other users' runs included); its own ports, so that a local
+    # Ray already running here (its dashboard agent sits on the default 52365) does not collide
     head = subprocess.Popen([str(RAY), "start", "--head", "--block", f"--port={gcs_port}",
                              "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-                             f"--dashboard-port={dashboard_port}", "--num-cpus=2", "--include-dashboard=true",
+                             f"--dashboard-port={dashboard_port}", f"--dashboard-agent-listen-port={agent_port}",
+                             f"--ray-client-server-port={client_port}", "--num-cpus=2", "--include-dashboard=true",
                              "--disable-usage-stats"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
