@@ -157,7 +157,7 @@ def accuracy(head, inputs: torch.Tensor, labels: torch.Tensor, batch_size: int =
     correct = 0
     for i in range(0, len(inputs), batch_size):
         x = inputs[i:i + batch_size]
-        x = x.float() if x.dtype == torch.float16 else x.to(torch.float32)
+        x = x.float() if x.dtype == torch.float16 else x   # uint8 images stay uint8: the image head scales them
         correct += (head(x).argmax(1) == labels[i:i + batch_size]).sum().item()
     return correct / max(1, len(inputs))
 

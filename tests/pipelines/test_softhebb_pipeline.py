@@ -83,3 +83,26 @@ def test_resumed_run_equals_uninterrupted(cifar_root, tmp_path):
 def test_lr_halving_schedule():
     halve = [0.2, 0.5]
     assert [lr_factor(e, 10, halve) for e in range(10)] == [1, 1, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25]
+
+
+def test_backprop_baseline_is_scored_on_scaled_images(cifar_root, tmp_path):
+    """The end-to-end baseline learns the synthetic classes, and its reported test accuracy is the one the
+    trained model really has on [0, 1]-scaled test images (uint8 test images once reached it unscaled)."""
+    import torch
+
+    from evohebb.data import load_dataset
+    from evohebb.pipelines.softhebb import build_model
+    from evohebb.runs import CheckpointManager
+
+    cfg = load_config(SoftHebbConfig, None, [f"data.data_dir={cifar_root}", *SMALL,
+                                             "model.architecture=backprop", "readout.epochs=3"])
+    results = run_softhebb(cfg, tmp_path)
+    state = CheckpointManager(tmp_path / "checkpoints").load_latest()
+    model = build_model(cfg, (3, 32, 32), 10, "cpu")
+    model.load_state_dict(state["model"])
+    model.eval()
+    test = load_dataset("cifar10", train=False, data_dir=cifar_root)
+    with torch.no_grad():
+        expected = (model(test.images.float() / 255).argmax(1) == test.labels).float().mean().item()
+    assert results["test_accuracy"] == pytest.approx(expected, abs=1e-6)
+    assert results["test_accuracy"] > 0.5
