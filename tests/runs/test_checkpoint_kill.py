@@ -42,19 +42,33 @@ def _wait_for_checkpoint_after(directory, step, process, timeout=60.0):
     pytest.fail("the saving subprocess wrote no checkpoint in time")
 
 
+def _wait_for_temp_file(directory, process, timeout=60.0):
+    """Until a save is in flight (its temporary file exists): the moment to kill the writer mid-save."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        if any(p.name.endswith(".tmp") for p in directory.iterdir()):
+            return
+        time.sleep(0.001)
+    pytest.fail("the saving subprocess never had a save in flight")
+
+
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
 def test_sigkill_during_save_leaves_loadable_checkpoint(tmp_path):
     directory = tmp_path / "checkpoints"
     directory.mkdir()
     rng = random.Random()
     last_step, saw_temp_file = -1, False
-    for _ in range(3):
+    for round_ in range(3):
         process = subprocess.Popen(
             [sys.executable, "-c", SAVER, str(directory)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         try:
             _wait_for_checkpoint_after(directory, last_step, process)
-            time.sleep(rng.uniform(0.0, 0.4))
+            if round_ == 0:   # one kill surely inside a save, the others at random moments
+                _wait_for_temp_file(directory, process)
+            else:
+                time.sleep(rng.uniform(0.0, 0.4))
         finally:
             os.kill(process.pid, signal.SIGKILL)
             process.wait()
