@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from evohebb.config import ConfigError, load_config
-from evohebb.runs import RunExistsError, create_run_dir, default_run_name
+from evohebb.run_io import RunExistsError, create_run_dir, default_run_name
 
 log = logging.getLogger("evohebb")
 

@@ -276,5 +276,5 @@ def dump_config(cfg: Any) -> str:
 
 def save_config(cfg: Any, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically: it is part of a run's record)."""
-    from evohebb.runs.atomic_write import atomic_write_text  # runs/ is the I/O layer beside config
+    from evohebb.run_io.atomic_write import atomic_write_text  # runs/ is the I/O layer beside config
     atomic_write_text(path, dump_config(cfg))

@@ -13,7 +13,7 @@ from evohebb.es.generation_seeds import evaluation_seeds
 from evohebb.es.rollout import run_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
-from evohebb.runs import atomic_write_json, read_results
+from evohebb.run_io import atomic_write_json, read_results
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
 from evohebb.pipelines.evolve_config import EvolveConfig
-from evohebb.runs import (
+from evohebb.run_io import (
     CheckpointManager,
     MetricsLogger,
     capture_rng_state,

@@ -32,7 +32,7 @@ from evohebb.data import load_dataset
 from evohebb.nn.architectures import count_parameters, get_model
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.softhebb_config import SoftHebbConfig
-from evohebb.runs import (
+from evohebb.run_io import (
     CheckpointManager,
     MetricsLogger,
     capture_rng_state,

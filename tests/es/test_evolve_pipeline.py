@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from evohebb.cli import main
-from evohebb.runs import read_metrics, read_results
+from evohebb.run_io import read_metrics, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -50,14 +50,17 @@ def test_dead_actor_is_replaced_and_its_individuals_reevaluated(local_ray, refer
     try:
         pool.evaluate(genomes[:2], [11, 12])            # actors warm: the kill lands mid-evaluation
         victim = pool.actors[0]
+        # 8x the population: each slice takes seconds, so the kill surely lands mid-evaluation; an individual's
+        # fitness does not depend on its slice, so the copies must reproduce the reference
+        many = genomes.repeat(8, 1)
         killer = threading.Timer(0.3, lambda: local_ray.kill(victim, no_restart=True))
         killer.start()
-        result = pool.evaluate(genomes, [11, 12])
+        result = pool.evaluate(many, [11, 12])
         killer.join()
     finally:
         pool.close()
     assert result.actor_restarts >= 1
-    np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
+    np.testing.assert_allclose(result.fitness, np.tile(expected, 8), rtol=1e-6)
     assert result.failed == []
 
 

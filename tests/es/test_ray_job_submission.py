@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from evohebb.runs import read_results
+from evohebb.run_io import read_results
 
 REPO = Path(__file__).resolve().parents[2]
 RAY = Path(sys.executable).with_name("ray")

@@ -92,7 +92,7 @@ def test_backprop_baseline_is_scored_on_scaled_images(cifar_root, tmp_path):
 
     from evohebb.data import load_dataset
     from evohebb.pipelines.softhebb import build_model
-    from evohebb.runs import CheckpointManager
+    from evohebb.run_io import CheckpointManager
 
     cfg = load_config(SoftHebbConfig, None, [f"data.data_dir={cifar_root}", *SMALL,
                                              "model.architecture=backprop", "readout.epochs=3"])

@@ -12,13 +12,13 @@ import time
 import pytest
 import torch
 
-from evohebb.runs import CheckpointManager
+from evohebb.run_io import CheckpointManager
 
 NUMEL = 12_500_000  # 50 MB of float32: one save takes ~0.1-0.3 s
 
 SAVER = textwrap.dedent(f"""
     import hashlib, sys, torch
-    from evohebb.runs import CheckpointManager
+    from evohebb.run_io import CheckpointManager
     manager = CheckpointManager(sys.argv[1], keep_last=2)
     latest = manager.load_latest()
     step = 0 if latest is None else latest["step"] + 1

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evohebb.runs import progress_bar, read_results, write_results
+from evohebb.run_io import progress_bar, read_results, write_results
 
 
 def test_results_roundtrip(tmp_path):

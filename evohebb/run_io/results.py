@@ -6,7 +6,7 @@ import json
 import os
 import pathlib
 
-from evohebb.runs.atomic_write import atomic_write_json
+from evohebb.run_io.atomic_write import atomic_write_json
 
 RESULTS_NAME = "results.json"
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from evohebb.runs.atomic_write import (
+from evohebb.run_io.atomic_write import (
     atomic_write_json,
     atomic_write_stream,
     fsync_directory,

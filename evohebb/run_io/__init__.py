@@ -3,17 +3,17 @@
 I/O only: nothing here imports ``evohebb.nn``, ``evohebb.es`` or the pipelines.
 """
 
-from evohebb.runs.atomic_write import atomic_write_bytes, atomic_write_json, atomic_write_text
-from evohebb.runs.checkpoints import (
+from evohebb.run_io.atomic_write import atomic_write_bytes, atomic_write_json, atomic_write_text
+from evohebb.run_io.checkpoints import (
     CheckpointError,
     CheckpointManager,
     capture_rng_state,
     restore_rng_state,
 )
-from evohebb.runs.metrics_logger import MetricsLogger, read_metrics
-from evohebb.runs.progress import progress_bar
-from evohebb.runs.results import read_results, write_results
-from evohebb.runs.run_dir import RunExistsError, create_run_dir, default_run_name
+from evohebb.run_io.metrics_logger import MetricsLogger, read_metrics
+from evohebb.run_io.progress import progress_bar
+from evohebb.run_io.results import read_results, write_results
+from evohebb.run_io.run_dir import RunExistsError, create_run_dir, default_run_name
 
 __all__ = [
     "CheckpointError",

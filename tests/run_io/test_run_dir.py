@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from evohebb.runs import RunExistsError, create_run_dir, default_run_name
+from evohebb.run_io import RunExistsError, create_run_dir, default_run_name
 
 
 def test_create_refuse_overwrite_resume(tmp_path):

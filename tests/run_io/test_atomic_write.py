@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from evohebb.runs import atomic_write_bytes, atomic_write_json, atomic_write_text
-from evohebb.runs.atomic_write import atomic_write_stream
+from evohebb.run_io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from evohebb.run_io.atomic_write import atomic_write_stream
 
 
 def test_writes_replace_content_and_leave_no_temp_files(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from evohebb.runs import CheckpointError, CheckpointManager, capture_rng_state, restore_rng_state
+from evohebb.run_io import CheckpointError, CheckpointManager, capture_rng_state, restore_rng_state
 
 
 def _state(step):
@@ -20,7 +20,7 @@ def test_truncated_newest_checkpoint_falls_back_with_warning(tmp_path, caplog):
     data = newest.read_bytes()
     newest.write_bytes(data[: len(data) // 2])
 
-    with caplog.at_level(logging.WARNING, logger="evohebb.runs.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="evohebb.run_io.checkpoints"):
         state = manager.load_latest()
     assert state["step"] == 2 and torch.equal(state["weights"], torch.full((64,), 2.0))
     assert any(

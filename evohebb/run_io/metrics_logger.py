@@ -14,7 +14,7 @@ from typing import Any, Self
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from evohebb.runs.atomic_write import atomic_write_text
+from evohebb.run_io.atomic_write import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from evohebb.runs import MetricsLogger, read_metrics
+from evohebb.run_io import MetricsLogger, read_metrics
 
 
 def _scalars(run_dir, tag):
