@@ -68,3 +68,28 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
             break
     return RolloutResult(returns=episodes.returns, lengths=episodes.lengths, env_steps=env_steps,
                          rewards=np.stack(rewards) if rewards else np.zeros((0, n)), frames=frames)
+
+
+def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_seed: int) -> RolloutResult:
+    """The random-policy baseline: one episode per env on ``seeds`` with uniformly sampled actions.
+
+    Same seeds, cap and first-episode accounting as :func:`run_episodes`, so the two returns compare
+    directly; ``action_seed`` makes the action sequence reproducible.
+    """
+    n = vector_env.num_envs
+    if len(seeds) != n:
+        raise ValueError(f"{len(seeds)} seeds and {n} envs must be equal")
+    vector_env.action_space.seed(int(action_seed))
+    vector_env.reset(seed=[int(s) for s in seeds])
+    episodes = EpisodeReturns(n)
+    rewards = []
+    env_steps = 0
+    for _ in range(max_steps):
+        _, reward, terminated, truncated, _ = vector_env.step(vector_env.action_space.sample())
+        env_steps += n
+        rewards.append(np.where(episodes.active, reward, 0.0))
+        episodes.update(reward, terminated, truncated)
+        if episodes.all_done:
+            break
+    return RolloutResult(returns=episodes.returns, lengths=episodes.lengths, env_steps=env_steps,
+                         rewards=np.stack(rewards) if rewards else np.zeros((0, n)))

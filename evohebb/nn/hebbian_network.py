@@ -60,7 +60,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OUTPUT_HEADS = ("tanh", "carracing", "choice")
+OUTPUT_HEADS = ("tanh", "carracing", "carracing_clip", "choice")
+CARRACING_HEADS = ("carracing", "carracing_clip")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class LinearSpec:
     out_features: int
 
 
-PARAMETER_SHARING = ("neuron", "layer")
+PARAMETER_SHARING = ("neuron", "layer", "layer_outputs")
 PLASTIC_LAYERS = ("all", "output")
 
 
@@ -135,15 +136,19 @@ class HebbianNetwork(nn.Module):
     Args:
         in_shape: ``(C, H, W)`` of one observation.
         layers: sequence of :class:`ConvSpec`, :class:`PoolSpec`, :class:`LinearSpec`; the last must be linear.
-        output: ``"tanh"``, ``"carracing"`` (steer tanh, gas/brake sigmoid) or ``"choice"`` (classifier:
-            the output neurons' activity is the one-hot of the argmax of the noisy scores).
+        output: ``"tanh"``, ``"carracing"`` (steer tanh, gas/brake sigmoid: pedals at 0.5 for a zero output),
+            ``"carracing_clip"`` (all tanh, gas/brake clipped to [0, 1]: a zero or negative output is no pedal;
+            the rule sees the unclipped tanh) or ``"choice"`` (classifier: the output neurons' activity is the
+            one-hot of the argmax of the noisy scores).
         aggregation: weight-sharing aggregation (``max``, ``min``, ``median``, ``mean``).
         sharing_mode: ``"terms"`` (thesis) or ``"delta"``; see :mod:`evohebb.plasticity.weight_sharing`.
         rpe: ``None`` (plain Hebbian), a prediction name, a dict of :class:`RewardModulator` args, or one.
         rpe_evolvable: put ``rpe.gain_positive`` / ``rpe.gain_negative`` into the genome (per individual).
         plastic: ``False`` makes ``update`` a no-op (the non-plastic control with the same genome and budget).
         parameter_sharing: ``"neuron"`` (every neuron its own A, B, C, D, η: the neuron-centric rule) or
-            ``"layer"`` (one set per neuron group, broadcast to its neurons: a genome of a few dozen numbers).
+            ``"layer"`` (one set per neuron group, broadcast to its neurons: a genome of a few dozen numbers) or
+            ``"layer_outputs"`` (one set per group, except that each output neuron keeps its own, so outputs
+            such as gas and brake can learn differently; a few dozen numbers more).
         weight_norm: divide each layer's weights by their max ``|w|`` after every update.
         clip: clamp weights to ``[-clip, clip]`` after every update (``None``: off).
         exploration_std: std of the Gaussian noise added to the scores before the choice (``choice`` head).
@@ -219,7 +224,7 @@ class HebbianNetwork(nn.Module):
         self._pre_steps = 0
         if self.rpe_evolvable and self.modulator is None:
             raise ValueError("rpe_evolvable=True needs an RPE modulator (rpe=...)")
-        if output == "carracing" and layers[-1].out_features != 3:
+        if output in CARRACING_HEADS and layers[-1].out_features != 3:
             raise ValueError("the carracing head needs exactly 3 outputs (steer, gas, brake)")
 
         self._groups: list[_Group] = [_Group("in", self.in_shape)]
@@ -299,7 +304,9 @@ class HebbianNetwork(nn.Module):
         spec: dict[str, tuple[int, ...]] = {}
         for g in self._groups:
             for n in g.param_names():
-                spec[f"{g.name}.{n}"] = g.shape if self.parameter_sharing == "neuron" else (1,)
+                per_neuron = self.parameter_sharing == "neuron" or (
+                    self.parameter_sharing == "layer_outputs" and g.name == "out")
+                spec[f"{g.name}.{n}"] = g.shape if per_neuron else (1,)
         if self.evolve_output_weights:
             last = self._plastic[-1]
             spec["out.W"] = (last.n_out, last.n_in)
@@ -356,9 +363,10 @@ class HebbianNetwork(nn.Module):
         genomes = genomes.to(device=self.device, dtype=self.dtype).contiguous()
         P = genomes.shape[0]
         named = self.named_genome(genomes)
-        if self.parameter_sharing == "layer":   # one value per group, broadcast to its neurons
+        if self.parameter_sharing != "neuron":   # one value per shared group, broadcast to its neurons
             shapes = {f"{g.name}.{n}": g.shape for g in self._groups for n in g.param_names()}
-            named = {k: v.reshape(P, *[1] * len(shapes[k])).expand(P, *shapes[k]) if k in shapes else v
+            named = {k: v.reshape(P, *[1] * len(shapes[k])).expand(P, *shapes[k])
+                     if k in shapes and self._spec[k] == (1,) != shapes[k] else v
                      for k, v in named.items()}
         self._params = [
             NeuronParams(*(named.get(f"{g.name}.{n}") for n in ("A", "B", "C", "D", "eta")))
@@ -482,6 +490,9 @@ class HebbianNetwork(nn.Module):
         if self.output == "carracing":
             y = torch.cat([torch.tanh(z[:, :1]), torch.sigmoid(z[:, 1:])], dim=1)
             return y, y
+        if self.output == "carracing_clip":
+            y = torch.tanh(z)
+            return y, torch.cat([y[:, :1], y[:, 1:].clamp(min=0.0)], dim=1)
         scores = z
         if self.exploration_std > 0:
             noise = row_normal(self._noise_seeds, self._noise_step, z.shape[1], dtype=z.dtype)
@@ -568,6 +579,7 @@ def _flat(p: NeuronParams, P: int) -> NeuronParams:
 
 
 # ---- builders -----------------------------------------------------------------------
+PEDAL_MAPPINGS = {"sigmoid": "carracing", "clip": "carracing_clip"}
 THESIS_CONV = (ConvSpec(6, 3), PoolSpec(2), ConvSpec(8, 5, stride=2), PoolSpec(2))
 
 
@@ -579,15 +591,21 @@ def carracing_policy(
     in_shape: Sequence[int] = (3, 64, 64),
     conv: Sequence[ConvSpec | PoolSpec] = THESIS_CONV,
     hidden: Sequence[int] = (128, 64),
+    pedals: str = "sigmoid",
     **kw: Any,
 ) -> HebbianNetwork:
     """The thesis's CarRacing policy: 64×64×3 → conv 3→6 k3 + tanh + pool 2 → conv 6→8 k5 s2 + tanh + pool 2
-    → 392→128→64→3 (tanh), no biases; outputs ``[steer (tanh), gas (sigmoid), brake (sigmoid)]``."""
+    → 392→128→64→3, no biases; outputs ``[steer (tanh), gas, brake]``.
+
+    ``pedals="sigmoid"`` (the thesis): gas and brake are sigmoids, so an untrained network brakes at ~0.5 and
+    barely moves; ``"clip"``: tanh clipped to [0, 1], so a zero or negative output leaves the pedal off."""
+    if pedals not in PEDAL_MAPPINGS:
+        raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDAL_MAPPINGS)}")
     layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(3)]
     return HebbianNetwork(
         in_shape,
         layers,
-        output="carracing",
+        output=PEDAL_MAPPINGS[pedals],
         aggregation=aggregation,
         rpe=rpe,
         weight_norm=weight_norm,

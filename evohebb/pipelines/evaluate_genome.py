@@ -10,18 +10,12 @@ import torch
 
 from evohebb.config import load_config
 from evohebb.es.generation_seeds import evaluation_seeds
-from evohebb.es.rollout import run_episodes
+from evohebb.es.rollout import run_episodes, run_random_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.run_io import atomic_write_json, read_results
 
 log = logging.getLogger(__name__)
-
-
-def _random_actions(envs):
-    def to_action(output: torch.Tensor) -> np.ndarray:
-        return envs.action_space.sample()
-    return to_action
 
 
 def _save_gif(frames: list[np.ndarray], path: Path, fps: int = 30) -> None:
@@ -57,9 +51,7 @@ def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, rando
             report["accuracy_last_half"] = float(half.mean())
             report["accuracy_first_half"] = float(played.rewards[: played.rewards.shape[0] // 2].mean())
         if random_baseline:
-            envs.action_space.seed(cfg.seed)
-            randomly = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
-                                    to_action=_random_actions(envs))
+            randomly = run_random_episodes(envs, seeds, task.max_steps, action_seed=cfg.seed)
             report["random_returns"] = randomly.returns.tolist()
             report["random_return_mean"] = float(randomly.returns.mean())
             if task.kind == "classification":

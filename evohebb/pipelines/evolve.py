@@ -21,6 +21,7 @@ from evohebb.es.genome import GenomeLayout
 from evohebb.es.hebbian_problem import HebbianProblem
 from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
+from evohebb.es.rollout import run_random_episodes
 from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.run_io import (
@@ -28,6 +29,7 @@ from evohebb.run_io import (
     MetricsLogger,
     capture_rng_state,
     progress_bar,
+    read_metrics,
     restore_rng_state,
     write_results,
 )
@@ -50,6 +52,7 @@ def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
         env = {"size": c.size, "grayscale": c.grayscale, "frame_skip": c.frame_skip,
                "negative_patience": c.negative_patience or None, "vectorization": c.vectorization}
         network["in_shape"] = (1 if c.grayscale else 3, c.size, c.size)
+        network["pedals"] = c.pedals
     else:
         c = cfg.classification
         env = {"dataset": c.dataset, "data_dir": c.data_dir, "train": c.train, "download": c.download,
@@ -104,6 +107,7 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     log.info("genome: %d parameters in %d slices", layout.size, len(layout.shapes))
     if cfg.evaluation.num_actors:
         connect_ray(cfg.evaluation.ray_address, num_cpus=None)
+    baseline_envs = task.build_envs(cfg.evaluation.episodes_per_individual) if cfg.evaluation.random_baseline else None
     pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
     checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, best_mode="max")
 
@@ -155,6 +159,10 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "evaluation/env_steps": problem.last_stats["env_steps"],
                        "evaluation/failed": problem.last_stats["failed_evaluations"],
                        "evaluation/actor_restarts": problem.last_stats["actor_restarts"]}
+            if baseline_envs is not None:   # random actions on this generation's seeds, for comparison
+                seeds = problem.seeds
+                randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])
+                scalars["fitness/random"] = float(randomly.returns.mean())
             metrics.log(generation, scalars)
             generation += 1
             bar.update(1)
@@ -166,6 +174,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         StopRequest.uninstall(previous_handlers)
         metrics.close()
         pool.close()
+        if baseline_envs is not None:
+            baseline_envs.close()
 
     center = center_of(searcher)
     results = {
@@ -178,6 +188,35 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         "center_genome": center.detach().cpu().tolist() if center is not None else None,
     }
     write_results(run_dir, results)
+    write_fitness_figure(run_dir)
     log.info("%s: best fitness %.3f (generation %d) after %d generations", run_dir, best["fitness"],
              best["generation"], generation)
     return results
+
+
+def write_fitness_figure(run_dir: Path) -> Path | None:
+    """``figures/fitness.png``: best, mean and median fitness per generation beside the random policy's return
+    on the same seeds (from metrics.jsonl; None when no generation was logged)."""
+    records = [r for r in read_metrics(run_dir) if "fitness/best" in r]
+    if not records:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    generations = [r["step"] for r in records]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, style in (("fitness/best", "-"), ("fitness/mean", "-"), ("fitness/median", ":"),
+                       ("fitness/random", "--")):
+        values = [r.get(key) for r in records]
+        if all(v is not None for v in values):
+            ax.plot(generations, values, style, label=key.split("/")[1] + (" (same seeds)" if "random" in key else ""))
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness (mean return)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path = Path(run_dir) / "figures" / "fitness.png"
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path

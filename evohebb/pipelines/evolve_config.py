@@ -27,6 +27,8 @@ class EvaluationConfig:
     num_actors: int = option(2, low=0, help="Ray actors evaluating the population (0: in this process)")
     torch_threads: int = option(1, low=1, help="torch threads per actor")
     l2_penalty: float = option(0.0, low=0.0, help="fitness -= l2_penalty * |genome|^2")
+    random_baseline: bool = option(True, help="each generation, also play random actions on the generation's "
+                                              "seeds and log their mean return as fitness/random")
     ray_address: str | None = option(None, help="join this Ray cluster (else RAY_ADDRESS, else a local instance)")
 
 
@@ -54,8 +56,9 @@ class NetworkConfig:
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
     evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
                                          "(with plastic=false: the direct-encoded non-plastic control)")
-    parameter_sharing: str = option("neuron", choices=("neuron", "layer"),
-                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer")
+    parameter_sharing: str = option("neuron", choices=("neuron", "layer", "layer_outputs"),
+                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer; "
+                                         "layer_outputs: one set per layer but per-neuron for the output layer")
     plastic_layers: str = option("all", choices=("all", "output"),
                                  help="all: every layer learns; output: only the last layer learns (the trunk "
                                       "stays a fixed random feature extractor)")
@@ -72,6 +75,9 @@ class CarRacingConfig:
     frame_skip: int = option(1, low=1)
     negative_patience: int = option(20, low=0, help="end the episode after this many negative rewards in a row "
                                                       "(0: never)")
+    pedals: str = option("clip", choices=("clip", "sigmoid"),
+                         help="gas/brake outputs: tanh clipped to [0, 1] (zero output = pedal off), or the "
+                              "thesis's sigmoid (an untrained policy holds both pedals at ~0.5 and barely moves)")
     vectorization: str = option("sync", choices=("sync", "async"), help="gymnasium vector env inside an actor")
 
 

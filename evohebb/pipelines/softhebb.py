@@ -68,13 +68,10 @@ def build_model(cfg: SoftHebbConfig, input_shape: tuple[int, int, int], n_classe
     return get_model(m.architecture, **kw)
 
 
-def _batches(images: torch.Tensor, batch_size: int, device: torch.device, order: torch.Tensor | None = None,
-             start: int = 0):
-    """Float batches in [0, 1] from uint8 images (``order``: a permutation), from batch index ``start``."""
-    n = len(images)
-    for i in range(start * batch_size, n, batch_size):
-        idx = order[i:i + batch_size] if order is not None else slice(i, i + batch_size)
-        yield images[idx].to(device, torch.float32).div_(255.0)
+def _batches(images: torch.Tensor, batch_size: int, device: torch.device):
+    """Float batches in [0, 1] from uint8 images, in order."""
+    for i in range(0, len(images), batch_size):
+        yield images[i:i + batch_size].to(device, torch.float32).div_(255.0)
 
 
 def lr_factor(epoch: int, epochs: int, halve_at: list[float]) -> float:
@@ -83,9 +80,14 @@ def lr_factor(epoch: int, epochs: int, halve_at: list[float]) -> float:
 
 
 # ------------------------------------------------------------------------------------------------ phases
-def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHebbConfig, device: torch.device,
-                       state: dict, ckpt: CheckpointManager, metrics: MetricsLogger, save) -> None:
-    """Hebbian updates over ``unsupervised.epochs`` epochs; ``state['unsup_step']`` counts updates done."""
+def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, labels: torch.Tensor, cfg: SoftHebbConfig,
+                       device: torch.device, state: dict, metrics: MetricsLogger, save) -> None:
+    """Hebbian updates over ``unsupervised.epochs`` epochs; ``state['unsup_step']`` counts updates done.
+
+    With ``hebbian.alpha < 1`` this is the hybrid phase: each batch also runs the head, and every Hebbian
+    layer applies ``alpha * dW_hebb - (1 - alpha) * bp_lr * grad`` of the cross-entropy (the head learns by
+    SGD at ``bp_lr`` meanwhile); ``labels`` are used only then.
+    """
     u = cfg.unsupervised
     per_epoch = math.ceil(len(images) / u.batch_size)
     n_blocks = len(model.blocks)
@@ -94,12 +96,11 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHeb
     done = state["unsup_step"]
     if done >= total:
         return
-    if any(layer.settings.alpha < 1.0 for layer in model.hebbian_layers()):
-        raise ValueError("hebbian.alpha < 1 needs a supervised signal, but the unsupervised phase is Hebbian only; "
-                         "use hebbian.alpha=1, or model.architecture=backprop for end-to-end training")
+    hybrid = any(layer.settings.alpha < 1.0 for layer in model.hebbian_layers())
+    head_sgd = torch.optim.SGD(model.classifier.parameters(), lr=u.bp_lr) if hybrid else None
     model.train()
     t0, start_done = time.perf_counter(), done
-    bar = progress_bar(total=total, initial=done, desc="unsupervised", unit="batch")
+    bar = progress_bar(total=total, initial=done, desc="hybrid" if hybrid else "unsupervised", unit="batch")
     while done < total:  # one pass of this loop = the rest of one epoch of one stage
         stage_i, rest = divmod(done, per_epoch * u.epochs)
         epoch, batch_i = divmod(rest, per_epoch)
@@ -107,15 +108,26 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHeb
         model.set_plastic(None if stage is None else {stage})
         upto = None if stage is None else stage + 1
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
-        for x in _batches(images, u.batch_size, device, order, start=batch_i):
-            with torch.no_grad():
-                model.features(x, upto=upto)
-            model.hebbian_step()
+        for i in range(batch_i * u.batch_size, len(images), u.batch_size):
+            idx = order[i:i + u.batch_size]
+            x = images[idx].to(device, torch.float32).div_(255.0)
+            if hybrid:
+                model.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x), labels[idx].to(device))
+                loss.backward()
+                head_sgd.step()
+            else:
+                with torch.no_grad():
+                    model.features(x, upto=upto)
+            model.hebbian_step(u.bp_lr)
             done += 1
             bar.update(1)
             state["unsup_step"] = done
             if done % u.log_every == 0 or done == total:
-                metrics.log(done, _weight_stats(model))
+                stats = _weight_stats(model)
+                if hybrid:
+                    stats["unsup/cross_entropy"] = loss.item()
+                metrics.log(done, stats)
             if done % u.checkpoint_every == 0 or done == total:
                 now = time.perf_counter()
                 state["unsup_seconds"] += now - t0
@@ -123,10 +135,11 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, cfg: SoftHeb
                 save(done, None)
     bar.close()
     model.set_plastic(None)
+    model.zero_grad(set_to_none=True)
     n_updates = done - start_done
     if n_updates:
         state["unsup_images_per_s"] = done * u.batch_size / max(state["unsup_seconds"], 1e-9)
-    log.info("unsupervised phase: %d updates, %.1f s", done, state["unsup_seconds"])
+    log.info("%s phase: %d updates, %.1f s", "hybrid" if hybrid else "unsupervised", done, state["unsup_seconds"])
 
 
 def _weight_stats(model: HebbianConvNet) -> dict:
@@ -297,7 +310,7 @@ def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False)
             train_supervised(model, model.parameters(), train_x.to(device), train_y_d, test_x.to(device), test_y_d,
                              cfg, state, offset, metrics, save, head=_image_head(model))
         else:
-            train_unsupervised(model, train_x, cfg, device, state, ckpt, metrics, save)
+            train_unsupervised(model, train_x, train_y, cfg, device, state, metrics, save)
             offset = state["unsup_step"]
             t0 = time.perf_counter()
             feats_train = extract_features(model, train_x, cfg, device, "features (train)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evohebb.config import option
+from evohebb.config import ConfigError, option
 
 ARCHITECTURES = ("softhebb", "softhebb_depthwise", "softhebb_residual", "lagani_short", "lagani_deep", "backprop")
 
@@ -67,7 +67,8 @@ class UnsupervisedConfig:
     batch_size: int = option(10, low=1, help="images per Hebbian update")
     schedule: str = option("together", choices=("together", "layerwise"),
                            help="all layers learn in one pass, or one layer after the other")
-    bp_lr: float = option(0.0, low=0.0, help="learning rate of the backprop part when hebbian.alpha < 1")
+    bp_lr: float = option(0.0, low=0.0, help="hybrid phase (hebbian.alpha < 1): SGD rate of the cross-entropy "
+                                             "gradient mixed into the Hebbian update, and of the head meanwhile")
     log_every: int = option(100, low=1, help="log weight statistics every N updates")
     checkpoint_every: int = option(1000, low=1, help="checkpoint every N updates")
 
@@ -96,3 +97,12 @@ class SoftHebbConfig:
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     keep_checkpoints: int = option(3, low=1, help="step checkpoints kept besides the best")
     receptive_fields: bool = option(True, help="write first-layer receptive fields to TensorBoard and figures/")
+
+    def validate(self) -> None:
+        hybrid = self.hebbian.alpha < 1.0 and self.model.architecture != "backprop"
+        if hybrid and self.unsupervised.bp_lr <= 0:
+            raise ConfigError(f"unsupervised.bp_lr: {self.unsupervised.bp_lr} gives hebbian.alpha="
+                              f"{self.hebbian.alpha} no gradient to mix in; allowed: > 0 when hebbian.alpha < 1")
+        if hybrid and self.unsupervised.schedule != "together":
+            raise ConfigError(f"unsupervised.schedule: {self.unsupervised.schedule!r} is not allowed with "
+                              f"hebbian.alpha < 1 (the gradient reaches every layer at once); allowed: 'together'")

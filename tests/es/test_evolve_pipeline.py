@@ -96,12 +96,22 @@ def test_existing_run_is_not_reused(tmp_path, mnist_like_dir, caplog):
 def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ray):
     run = tmp_path / "runs" / "car"
     assert main(["evolve", str(REPO / "configs" / "evolve_carracing.yaml"), "generations=2",
-                 "algorithm.popsize=4", "evaluation.max_steps=70", "--runs-root", str(tmp_path / "runs"),
-                 "--name", "car"]) == 0
+                 "algorithm.popsize=4", "--runs-root", str(tmp_path / "runs"),
+                 "--name", "car", "evaluation.max_steps=70"]) == 0   # overrides may follow options
     assert list(run.glob("events.out.tfevents.*")), "no TensorBoard event file"
     metrics = read_metrics(run)
     assert [m["step"] for m in metrics] == [0, 1]
     assert all(m["evaluation/env_steps"] > 0 and m["evaluation/failed"] == 0 for m in metrics)
+    # the random policy's return on each generation's own seeds is logged beside the fitness, and plotted
+    from envs.car_racing import make_car_racing_vector
+    from evohebb.es.generation_seeds import generation_seeds
+    from evohebb.es.rollout import run_random_episodes
+    envs = make_car_racing_vector(1, vectorization="sync")
+    for m in metrics:
+        seeds = generation_seeds(0, m["step"], 1)
+        assert m["fitness/random"] == pytest.approx(run_random_episodes(envs, seeds, 70, seeds[0]).returns.mean())
+    envs.close()
+    assert (run / "figures" / "fitness.png").stat().st_size > 1000
     results = json.loads((run / "results.json").read_text())
     assert results["completed"] and len(results["best_genome"]) == results["genome_size"]
     assert (run / "config.yaml").exists()

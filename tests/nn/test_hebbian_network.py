@@ -37,6 +37,47 @@ def test_carracing_genome_layout_and_outputs():
         torch.testing.assert_close(w.flatten(1).abs().amax(1), torch.ones(2))
 
 
+def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
+    sig, clip = carracing_policy(pedals="sigmoid"), carracing_policy(pedals="clip")
+    genomes = _genomes(clip, 16, 3)
+    obs = torch.rand(16, 3, 64, 64)
+    for net in (sig, clip):
+        net.load_genomes(genomes)
+        net.reset(5)
+    s, c = sig(obs), clip(obs)
+    # same weights, same z: sigmoid(z) vs max(tanh(z), 0); steer is tanh(z) in both
+    z = torch.logit(s[:, 1:])
+    torch.testing.assert_close(c[:, 1:], torch.tanh(z).clamp(min=0), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(c[:, 0], s[:, 0])
+    assert (c[:, 1:] == 0).any() and (c[:, 1:] > 0).any()
+    _, out_activity = clip._acts[-1]   # what the rule sees: the unclipped tanh
+    torch.testing.assert_close(out_activity[:, 1:], torch.tanh(z), atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="pedals='brake'"):
+        carracing_policy(pedals="brake")
+
+
+def test_layer_outputs_sharing_keeps_output_neurons_apart():
+    net = carracing_policy(parameter_sharing="layer_outputs", weight_norm=False)
+    spec = net.genome_spec()
+    assert spec["out.B"] == spec["out.eta"] == (3,) and spec["fc1.A"] == spec["conv1.B"] == (1,)
+    assert net.genome_size() == 42 == carracing_policy(parameter_sharing="layer").genome_size() + 4 * 2
+    genome = net.genome_init(torch.Generator().manual_seed(0))
+    named = net.named_genome(genome.unsqueeze(0))
+    for name, view in named.items():
+        if name.endswith(".eta"):
+            view.zero_()
+    named["out.eta"][0] = torch.tensor([0.0, 1.0, 0.0])   # only the gas neuron learns
+    net.load_genomes(genome.unsqueeze(0))
+    net.reset(3)
+    before = net.weights()[-1].clone()
+    for _ in range(3):
+        net(torch.rand(1, 3, 64, 64))
+        net.update()
+    after = net.weights()[-1]
+    changed = (after - before).abs().sum(dim=-1)[0]   # [3] per output neuron (rows of [P, out, in])
+    assert changed[0] == 0 and changed[2] == 0 and changed[1] > 0
+
+
 def test_reset_is_seeded_and_shared_by_all_individuals():
     net = carracing_policy()
     net.load_genomes(_genomes(net, 3, 1))
