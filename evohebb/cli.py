@@ -1,7 +1,7 @@
 """``evohebb`` command line: argument parsing, run directories and resume; the work is in the pipelines.
 
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
-    evohebb evaluate runs/<name> [--episodes M] [--gif out.gif] [--random-baseline]
+    evohebb evaluate runs/<name> [key=value ...] [--episodes M] [--gif out.gif] [--random-baseline]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
 """
 
@@ -82,7 +82,8 @@ def _cmd_evolve(args) -> int:
 def _cmd_evaluate(args) -> int:
     from evohebb.pipelines.evaluate_genome import evaluate_run
     report = evaluate_run(Path(args.run_dir), episodes=args.episodes, gif=args.gif,
-                          random_baseline=args.random_baseline, genome=args.genome, max_steps=args.max_steps)
+                          random_baseline=args.random_baseline, genome=args.genome, max_steps=args.max_steps,
+                          overrides=args.overrides)
     for key, value in report.items():
         if not isinstance(value, (list, dict)):
             log.info("%s: %s", key, value)
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("evaluate", help="re-run the best genome of a run on unseen seeds")
     evaluate.add_argument("run_dir")
+    evaluate.add_argument("overrides", nargs="*",
+                          help="key=value overrides of the run's config, e.g. network.plastic=false (the same "
+                               "genome without lifetime learning)")
     evaluate.add_argument("--episodes", type=int, default=5, help="unseen seeds to evaluate on (default 5)")
     evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing)")
     evaluate.add_argument("--random-baseline", action="store_true",

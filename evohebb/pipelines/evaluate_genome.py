@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +26,15 @@ def _save_gif(frames: list[np.ndarray], path: Path, fps: int = 30) -> None:
 
 
 def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, random_baseline: bool = False,
-                 genome: str = "best", max_steps: int | None = None) -> dict:
-    cfg = load_config(EvolveConfig, run_dir / "config.yaml")
+                 genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None) -> dict:
+    """Re-run the run's ``genome`` (best or center) on ``episodes`` unseen seeds; write and return the report.
+
+    ``overrides`` (``key=value``) change the run's config for this evaluation only, e.g.
+    ``network.plastic=false`` plays the same genome without lifetime learning; the report then goes to
+    ``evaluation-<genome>-<overrides>.json`` instead of ``evaluation-<genome>.json``.
+    """
+    overrides = list(overrides or [])
+    cfg = load_config(EvolveConfig, run_dir / "config.yaml", overrides)
     results = read_results(run_dir)
     values = results.get(f"{genome}_genome")
     if values is None:
@@ -43,7 +51,7 @@ def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, rando
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
                               to_action=task.spec.to_action)
-        report = {"run": str(run_dir), "genome": genome, "seeds": seeds,
+        report = {"run": str(run_dir), "genome": genome, "overrides": overrides, "seeds": seeds,
                   "returns": played.returns.tolist(), "return_mean": float(played.returns.mean()),
                   "return_std": float(played.returns.std()), "lengths": played.lengths.tolist()}
         if task.kind == "classification":
@@ -72,5 +80,6 @@ def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, rando
         _save_gif(recorded.frames, Path(gif))
         report["gif"] = str(gif)
         log.info("saved %d frames to %s", len(recorded.frames), gif)
-    atomic_write_json(run_dir / f"evaluation-{genome}.json", report)
+    suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
+    atomic_write_json(run_dir / f"evaluation-{genome}{suffix}.json", report)
     return report

@@ -135,3 +135,9 @@ def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
     assert 0.0 <= report["accuracy_last_half"] <= 1.0
     assert report["return_mean"] == pytest.approx(
         30 * (report["accuracy_first_half"] + report["accuracy_last_half"]) / 2)
+    # the same genome with the run's config changed for this evaluation only (here: no lifetime learning)
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "network.plastic=false"]) == 0
+    static = json.loads((tmp_path / "m" / "evaluation-best-network.plastic=false.json").read_text())
+    assert static["overrides"] == ["network.plastic=false"] and static["seeds"] == report["seeds"]
+    assert json.loads((tmp_path / "m" / "evaluation-best.json").read_text()) == report   # left untouched
+    assert main(["evaluate", str(tmp_path / "m"), "network.plastik=false"]) == 2   # a misspelt key is refused
