@@ -30,6 +30,7 @@ from torch import nn
 from evohebb.config import config_to_dict, save_config
 from evohebb.data import load_dataset
 from evohebb.nn.architectures import count_parameters, get_model
+from evohebb.nn.preferred_inputs import preferred_inputs
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.softhebb_config import SoftHebbConfig
 from evohebb.run_io import (
@@ -253,6 +254,17 @@ def write_figures(model: HebbianConvNet, history: list[float], run_dir: Path, me
             fig.suptitle("layer-1 receptive fields")
             fig.savefig(figures / "receptive_fields_layer1.png", dpi=100, bbox_inches="tight")
             plt.close(fig)
+            for block in range(1, len(model.blocks)):   # deeper layers: each channel's preferred input
+                images = preferred_inputs(model, block, channels=16)
+                metrics.log_images(f"receptive_fields/layer{block + 1}", images, step)
+                fig, axes = plt.subplots(2, 8, figsize=(8, 2.2))
+                for ax, image in zip(axes.flat, images.cpu()):
+                    ax.axis("off")
+                    ax.imshow(image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy(),
+                              cmap="gray", vmin=0, vmax=1)
+                fig.suptitle(f"layer-{block + 1} channels 1-16: preferred inputs (gradient ascent)")
+                fig.savefig(figures / f"receptive_fields_layer{block + 1}.png", dpi=100, bbox_inches="tight")
+                plt.close(fig)
     if history:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.plot(range(1, len(history) + 1), [100 * a for a in history], marker=".")
