@@ -96,7 +96,8 @@ class SoftHebbConfig:
     unsupervised: UnsupervisedConfig = field(default_factory=UnsupervisedConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     keep_checkpoints: int = option(3, low=1, help="step checkpoints kept besides the best")
-    receptive_fields: bool = option(True, help="write first-layer receptive fields to TensorBoard and figures/")
+    receptive_fields: bool = option(True, help="write receptive fields (layer-1 kernels, deeper layers' preferred "
+                                               "inputs) to TensorBoard and figures/")
 
     def validate(self) -> None:
         hybrid = self.hebbian.alpha < 1.0 and self.model.architecture != "backprop"
