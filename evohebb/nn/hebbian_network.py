@@ -366,7 +366,7 @@ class HebbianNetwork(nn.Module):
         if self.parameter_sharing != "neuron":   # one value per shared group, broadcast to its neurons
             shapes = {f"{g.name}.{n}": g.shape for g in self._groups for n in g.param_names()}
             named = {k: v.reshape(P, *[1] * len(shapes[k])).expand(P, *shapes[k])
-                     if k in shapes and self._spec[k] == (1,) != shapes[k] else v
+                     if k in shapes and self._spec[k] != shapes[k] else v
                      for k, v in named.items()}
         self._params = [
             NeuronParams(*(named.get(f"{g.name}.{n}") for n in ("A", "B", "C", "D", "eta")))

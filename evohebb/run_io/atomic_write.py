@@ -8,12 +8,13 @@ killed process left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pathlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 logger = logging.getLogger(__name__)
@@ -43,24 +44,31 @@ def fsync_directory(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def atomic_write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, and rename it to ``path``.
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[tuple[pathlib.Path, int]]:
+    """Yield ``(temp path, open fd)`` of a fresh temporary file next to ``path``; on a clean exit, rename it over
+    ``path`` and fsync the folder. The caller fills (and fsyncs) the temporary file and closes the fd.
 
-    If ``write`` raises (or the process dies), ``path`` keeps its previous content; the temporary file is
+    If the body raises (or the process dies), ``path`` keeps its previous content; the temporary file is
     removed on exceptions (a killed process leaves it for ``remove_stale_temp_files``).
     """
     target = pathlib.Path(path)
     temp, fd = open_temp_file(target)
     try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
+        yield temp, fd
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     fsync_directory(target.parent)
+
+
+def atomic_write_stream(path: str | os.PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, and rename it to ``path``."""
+    with replacing(path) as (_, fd), os.fdopen(fd, "wb") as file:
+        write(file)
+        file.flush()
+        os.fsync(file.fileno())
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

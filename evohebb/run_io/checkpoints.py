@@ -34,9 +34,8 @@ import torch
 from evohebb.run_io.atomic_write import (
     atomic_write_json,
     atomic_write_stream,
-    fsync_directory,
-    open_temp_file,
     remove_stale_temp_files,
+    replacing,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,10 +126,8 @@ class CheckpointManager:
 
     def _write_best(self, source: pathlib.Path, step: int, metric: float) -> None:
         """best.pt := the checkpoint just written (hard link where possible, else a copy), then best.json."""
-        target = self.directory / BEST_NAME
-        temp, fd = open_temp_file(target)
-        os.close(fd)
-        try:
+        with replacing(self.directory / BEST_NAME) as (temp, fd):
+            os.close(fd)
             try:
                 temp.unlink()
                 os.link(source, temp)
@@ -138,11 +135,6 @@ class CheckpointManager:
                 shutil.copyfile(source, temp)
                 with open(temp, "rb+") as file:
                     os.fsync(file.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        fsync_directory(self.directory)
         self._best = {"step": step, "metric": metric, "mode": self.best_mode}
         atomic_write_json(self.directory / BEST_INFO_NAME, self._best)
         logger.info("new best checkpoint at step %d (metric %g)", step, metric)
