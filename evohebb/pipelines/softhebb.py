@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evohebb.config import config_to_dict, save_config
+from evohebb.config import ConfigError, config_to_dict, save_config
 from evohebb.data import load_dataset
 from evohebb.nn.architectures import count_parameters, get_model
 from evohebb.nn.preferred_inputs import preferred_inputs
@@ -96,6 +96,7 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, labels: torc
     total = per_epoch * u.epochs * len(stages)
     done = state["unsup_step"]
     if done >= total:
+        state["unsup_complete"] = True
         return
     hybrid = any(layer.settings.alpha < 1.0 for layer in model.hebbian_layers())
     head_sgd = torch.optim.SGD(model.classifier.parameters(), lr=u.bp_lr) if hybrid else None
@@ -124,6 +125,7 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, labels: torc
             done += 1
             bar.update(1)
             state["unsup_step"] = done
+            state["unsup_complete"] = done == total
             if done % u.log_every == 0 or done == total:
                 stats = _weight_stats(model)
                 if hybrid:
@@ -141,6 +143,33 @@ def train_unsupervised(model: HebbianConvNet, images: torch.Tensor, labels: torc
     if n_updates:
         state["unsup_images_per_s"] = done * u.batch_size / max(state["unsup_seconds"], 1e-9)
     log.info("%s phase: %d updates, %.1f s", "hybrid" if hybrid else "unsupervised", done, state["unsup_seconds"])
+
+
+def load_hebbian_network(model: HebbianConvNet, run_dir: str | Path, device: torch.device) -> dict:
+    """Load everything but the readout (Hebbian weights, BN statistics, plasticity state) from the last
+    checkpoint of ``run_dir``; returns the counters of its unsupervised phase for this run's state."""
+    field = "unsupervised.from_run"
+    saved = CheckpointManager(Path(run_dir) / "checkpoints").load_latest(map_location=device)
+    if saved is None:
+        raise ConfigError(f"{field}: {str(run_dir)!r} holds no checkpoint; allowed: an earlier softhebb run")
+    source = saved["state"]
+    if not (source.get("unsup_complete") or source.get("epoch", 0) > 0):
+        raise ConfigError(f"{field}: the unsupervised phase of {str(run_dir)!r} has not finished (update "
+                          f"{source.get('unsup_step')}); finish it first: evohebb softhebb --resume {run_dir}")
+    weights = {k: v for k, v in saved["model"].items() if not k.startswith("classifier.")}
+    own = {k for k in model.state_dict() if not k.startswith("classifier.")}
+    try:
+        if set(weights) != own:
+            raise RuntimeError(f"missing {sorted(own - set(weights))[:4]}, unexpected {sorted(set(weights) - own)[:4]}")
+        model.load_state_dict(weights, strict=False)
+        model.load_plasticity_state(saved["plasticity"])
+    except (RuntimeError, KeyError, AttributeError) as error:
+        raise ConfigError(f"{field}: the network of {str(run_dir)!r} does not fit model.* of this config "
+                          f"({saved['config'].get('model')}): {error}") from None
+    log.info("Hebbian network from %s (%d unsupervised updates); unsupervised phase skipped", run_dir,
+             source["unsup_step"])
+    return {"unsup_from": str(run_dir), "unsup_complete": True, "unsup_step": source["unsup_step"],
+            "unsup_seconds": source.get("unsup_seconds", 0.0), "unsup_images_per_s": source.get("unsup_images_per_s")}
 
 
 def _weight_stats(model: HebbianConvNet) -> dict:
@@ -322,7 +351,10 @@ def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False)
             train_supervised(model, model.parameters(), train_x.to(device), train_y_d, test_x.to(device), test_y_d,
                              cfg, state, offset, metrics, save, head=_image_head(model))
         else:
-            train_unsupervised(model, train_x, train_y, cfg, device, state, metrics, save)
+            if resume_step is None and cfg.unsupervised.from_run is not None:
+                state.update(load_hebbian_network(model, cfg.unsupervised.from_run, device))
+            if not state.get("unsup_from"):
+                train_unsupervised(model, train_x, train_y, cfg, device, state, metrics, save)
             offset = state["unsup_step"]
             t0 = time.perf_counter()
             feats_train = extract_features(model, train_x, cfg, device, "features (train)")
@@ -344,6 +376,7 @@ def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False)
         "n_train": len(train_y),
         "n_test": len(test_y),
         "unsupervised_updates": state["unsup_step"],
+        "unsupervised_from": state.get("unsup_from"),
         "unsupervised_seconds": state["unsup_seconds"],
         "unsupervised_images_per_s": state.get("unsup_images_per_s"),
         "feature_seconds": state["feature_seconds"],

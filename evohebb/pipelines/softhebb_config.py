@@ -6,6 +6,7 @@ Presets (``configs/softhebb_*.yaml``) set the ``hebbian`` mechanisms of seed 001
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from evohebb.config import ConfigError, option
 
@@ -69,6 +70,9 @@ class UnsupervisedConfig:
                            help="all layers learn in one pass, or one layer after the other")
     bp_lr: float = option(0.0, low=0.0, help="hybrid phase (hebbian.alpha < 1): SGD rate of the cross-entropy "
                                              "gradient mixed into the Hebbian update, and of the head meanwhile")
+    from_run: str | None = option(None, help="skip this phase: take the Hebbian network (weights, BN statistics, "
+                                             "plasticity state) from the last checkpoint of this run directory; "
+                                             "the readout then trains afresh")
     log_every: int = option(100, low=1, help="log weight statistics every N updates")
     checkpoint_every: int = option(1000, low=1, help="checkpoint every N updates")
 
@@ -104,6 +108,14 @@ class SoftHebbConfig:
         if hybrid and self.unsupervised.bp_lr <= 0:
             raise ConfigError(f"unsupervised.bp_lr: {self.unsupervised.bp_lr} gives hebbian.alpha="
                               f"{self.hebbian.alpha} no gradient to mix in; allowed: > 0 when hebbian.alpha < 1")
+        source = self.unsupervised.from_run
+        if source is not None:
+            if self.model.architecture == "backprop":
+                raise ConfigError(f"unsupervised.from_run: {source!r} is not allowed with model.architecture="
+                                  f"'backprop' (it has no Hebbian phase to skip); allowed: null")
+            if not any((Path(source) / "checkpoints").glob("ckpt-*.pt")):
+                raise ConfigError(f"unsupervised.from_run: {source!r} holds no checkpoints/ckpt-*.pt; allowed: the "
+                                  f"directory of an earlier softhebb run (runs/<name>)")
         if hybrid and self.unsupervised.schedule != "together":
             raise ConfigError(f"unsupervised.schedule: {self.unsupervised.schedule!r} is not allowed with "
                               f"hebbian.alpha < 1 (the gradient reaches every layer at once); allowed: 'together'")

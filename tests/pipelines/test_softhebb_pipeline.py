@@ -138,3 +138,43 @@ def test_hybrid_config_errors_name_the_field(overrides, field):
     from evohebb.config import ConfigError
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         load_config(SoftHebbConfig, None, overrides)
+
+
+def test_readout_from_another_runs_hebbian_network(cifar_root, tmp_path):
+    """unsupervised.from_run: the second run skips the Hebbian phase, uses the first run's network unchanged
+    (weights and BN statistics), trains a fresh readout for its own number of epochs and says where its
+    network came from; a run without finished Hebbian phase, or another architecture, is refused by name."""
+    import torch
+
+    from evohebb.config import ConfigError
+    from evohebb.run_io import CheckpointManager
+
+    base = [f"data.data_dir={cifar_root}", *SMALL, "readout.epochs=2", "receptive_fields=false",
+            "data.test_subset=100", "keep_checkpoints=10"]
+    run_softhebb(load_config(SoftHebbConfig, None, base), tmp_path / "source")
+    again = run_softhebb(load_config(SoftHebbConfig, None, [*base, "readout.epochs=4", "seed=3",
+                                                            f"unsupervised.from_run={tmp_path / 'source'}"]),
+                         tmp_path / "readout")
+    assert again["unsupervised_from"] == str(tmp_path / "source") and again["unsupervised_updates"] == 50
+    assert len(again["test_accuracy_per_epoch"]) == 4 and again["test_accuracy"] > 0.5
+    lines = [json.loads(line) for line in (tmp_path / "readout" / "metrics.jsonl").read_text().splitlines()]
+    assert not any(k.startswith("unsup/") for r in lines for k in r)   # no Hebbian update ran here
+    source, copy = (CheckpointManager(tmp_path / run / "checkpoints").load_latest()["model"]
+                    for run in ("source", "readout"))
+    shared = [k for k in source if not k.startswith("classifier.")]
+    assert any(k.endswith("running_var") for k in shared)
+    assert all(torch.equal(source[k], copy[k]) for k in shared)
+    assert not torch.equal(source["classifier.weight"], copy["classifier.weight"])
+
+    with pytest.raises(ConfigError, match=r"unsupervised\.from_run.*no checkpoints"):
+        load_config(SoftHebbConfig, None, [*base, f"unsupervised.from_run={tmp_path / 'nowhere'}"])
+    for step in (50, 51, 52):   # the source as if killed at update 40 of its 50
+        (tmp_path / "source" / "checkpoints" / f"ckpt-{step:08d}.pt").unlink()
+    with pytest.raises(ConfigError, match=r"unsupervised\.from_run.*has not finished \(update 40\)"):
+        run_softhebb(load_config(SoftHebbConfig, None, [*base, f"unsupervised.from_run={tmp_path / 'source'}"]),
+                     tmp_path / "early")
+    run_softhebb(load_config(SoftHebbConfig, None, [*base, "readout.epochs=0"]), tmp_path / "hebbian_only")
+    other = load_config(SoftHebbConfig, None, [*base, "model.channels=[8,16,32]",
+                                               f"unsupervised.from_run={tmp_path / 'hebbian_only'}"])
+    with pytest.raises(ConfigError, match=r"unsupervised\.from_run.*does not fit model"):
+        run_softhebb(other, tmp_path / "other")
