@@ -156,12 +156,10 @@ def load_hebbian_network(model: HebbianConvNet, run_dir: str | Path, device: tor
     if not (source.get("unsup_complete") or source.get("epoch", 0) > 0):
         raise ConfigError(f"{field}: the unsupervised phase of {str(run_dir)!r} has not finished (update "
                           f"{source.get('unsup_step')}); finish it first: evohebb softhebb --resume {run_dir}")
-    weights = {k: v for k, v in saved["model"].items() if not k.startswith("classifier.")}
-    own = {k for k in model.state_dict() if not k.startswith("classifier.")}
+    readout = {k: v for k, v in model.state_dict().items() if k.startswith("classifier.")}   # kept fresh
+    network = {k: v for k, v in saved["model"].items() if not k.startswith("classifier.")}
     try:
-        if set(weights) != own:
-            raise RuntimeError(f"missing {sorted(own - set(weights))[:4]}, unexpected {sorted(set(weights) - own)[:4]}")
-        model.load_state_dict(weights, strict=False)
+        model.load_state_dict({**network, **readout})   # strict: every name and shape must match
         model.load_plasticity_state(saved["plasticity"])
     except (RuntimeError, KeyError, AttributeError) as error:
         raise ConfigError(f"{field}: the network of {str(run_dir)!r} does not fit model.* of this config "
