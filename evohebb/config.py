@@ -160,6 +160,27 @@ def _check_constraints(key: str, value: Any, meta: typing.Mapping[str, Any]) -> 
             raise ConfigError(f"{key}: {v!r} is out of range; allowed: {lo}, {hi}")
 
 
+def check_options(obj: Any, prefix: str = "") -> None:
+    """Check every field of the dataclass ``obj`` against the constraints of its :func:`option`."""
+    for f in dataclasses.fields(obj):
+        _check_constraints(prefix + f.name, getattr(obj, f.name), f.metadata)
+
+
+class Settings:
+    """Base of the frozen settings dataclasses that ``nn`` and ``plasticity`` own (pipeline configs embed them).
+
+    Constructing one checks its options (and its ``validate()``, if any) -- the same checks, written once,
+    whether it is built directly or loaded from a config; the loader then adds the key's section to the
+    message (``mode: ...`` becomes ``hebbian.mode: ...``), so messages of ``validate()`` start with a field name.
+    """
+
+    def __post_init__(self) -> None:
+        check_options(self)
+        validate = getattr(self, "validate", None)
+        if callable(validate):
+            validate()
+
+
 def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -181,11 +202,16 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
             value = f.default_factory()
         else:
             raise ConfigError(f"{key}: required, no value given")
-        _check_constraints(key, value, f.metadata)
         kwargs[name] = value
+    if issubclass(cls, Settings):   # checks itself on construction
+        try:
+            return cls(**kwargs)
+        except ConfigError as err:
+            raise ConfigError(f"{prefix}{err}") from None
     obj = cls(**kwargs)
+    check_options(obj, prefix)
     validate = getattr(obj, "validate", None)
-    if callable(validate):  # cross-field checks raise ConfigError themselves
+    if callable(validate):  # cross-field checks raise ConfigError themselves, naming the full key
         validate()
     return obj
 

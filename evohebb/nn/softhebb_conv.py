@@ -23,12 +23,13 @@ a convolution, never a loop over neurons or positions) and applies it when :meth
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from evohebb.nn.softhebb_settings import MODES, HebbianSettings  # noqa: F401  (MODES: re-exported)
 from evohebb.plasticity.bcm import BCMThreshold
 from evohebb.plasticity.competition import (
     TemporalCompetition,
@@ -45,62 +46,6 @@ from evohebb.plasticity.homeostasis import SynapticScaling
 from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, normalise_update, softhebb_delta
 from evohebb.plasticity.softhebb_unrolled import unrolled_softhebb_delta
 from evohebb.plasticity.weight_sharing import ConvGeometry, copy_valid_mask
-
-MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
-
-
-@dataclass(frozen=True)
-class HebbianSettings:
-    """Switches and constants of one Hebbian layer (see the module docstring)."""
-
-    mode: str = "soft"
-    t_inv: float = 1.0
-    anti_hebbian: bool = True
-    eta0: float = 0.01
-    adaptive_lr: bool = True
-    lr_power: float = 0.5
-    top_k: int = 1
-    cosine: bool = False
-    lateral_inhibition: bool = False
-    sigma_e: float = 1.2
-    sigma_i: float = 1.4
-    lateral_kernel: int = 5
-    bcm_decay: float = 0.5
-    temporal_window: int = 500
-    competition_k: float = 2.0
-    presynaptic: str | None = None
-    presynaptic_p: float = 2.0
-    homeostasis: bool = False
-    homeostasis_strength: float = 0.01
-    dale: bool = False
-    alpha: float = 1.0
-    init: str = "softhebb"
-    init_radius: float = 25.0
-    sharing: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"Hebbian mode must be one of {MODES}, got {self.mode!r}")
-        if self.presynaptic not in (None, "softmax", "lp_norm"):
-            raise ValueError(f"presynaptic must be null, 'softmax' or 'lp_norm', got {self.presynaptic!r}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must lie in [0, 1] (1 = Hebbian only, 0 = backprop only), got {self.alpha}")
-        if self.sharing not in (None, "max", "min", "median", "mean"):
-            raise ValueError(f"sharing must be null (conv-native) or max/min/median/mean, got {self.sharing!r}")
-        if self.init not in ("softhebb", "kaiming_uniform"):
-            raise ValueError(f"init must be 'softhebb' or 'kaiming_uniform', got {self.init!r}")
-
-    @classmethod
-    def from_kwargs(cls, **kw) -> HebbianSettings:
-        """Build from keyword arguments, naming any unknown key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kw) - known)
-        if unknown:
-            raise TypeError(f"unknown Hebbian setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**kw)
-
-    def with_(self, **kw) -> HebbianSettings:
-        return replace(self, **kw)
 
 
 class SoftHebbConv2d(nn.Module):

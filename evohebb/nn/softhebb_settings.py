@@ -1,0 +1,64 @@
+"""Settings of one Hebbian layer (:class:`~evohebb.nn.softhebb_conv.SoftHebbConv2d` and its linear twin).
+
+A frozen dataclass whose fields are :func:`evohebb.config.option` s: the softhebb pipeline config embeds it as
+its ``hebbian`` section, and building one directly runs the same checks as loading it. Each allowed-values
+tuple is defined here once (the aggregations of weight sharing come from the sharing engine).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from evohebb.config import Settings, option
+from evohebb.plasticity.weight_sharing import AGGREGATIONS
+
+MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
+PRESYNAPTIC_KINDS = ("softmax", "lp_norm")
+INITS = ("softhebb", "kaiming_uniform")
+
+
+@dataclass(frozen=True)
+class HebbianSettings(Settings):
+    """Switches and constants of one Hebbian layer (see the docstring of evohebb.nn.softhebb_conv)."""
+
+    mode: str = option("soft", choices=MODES, help="competition")
+    t_inv: float = option(1.0, help="soft-WTA inverse temperature (the softhebb config sets it per layer: "
+                                    "model.t_inv)")
+    anti_hebbian: bool = option(True, help="soft WTA: negate non-winners' updates")
+    eta0: float = option(0.01, help="base Hebbian rate (the softhebb config sets it per layer: model.eta0)")
+    adaptive_lr: bool = option(True, help="per-neuron rate eta0 * (| |W_k| - 1 | + 1e-10) ** lr_power")
+    lr_power: float = option(0.5, low=0.0, help="exponent of the adaptive rate")
+    top_k: int = option(1, low=1, help="winners per position (mode topk)")
+    cosine: bool = option(False, help="cosine-similarity activation")
+    lateral_inhibition: bool = option(False, help="difference-of-Gaussians surround inhibition")
+    sigma_e: float = option(1.2, low=0.0, low_inclusive=False, help="excitatory Gaussian sigma")
+    sigma_i: float = option(1.4, low=0.0, low_inclusive=False, help="inhibitory Gaussian sigma")
+    lateral_kernel: int = option(5, low=1, help="lateral inhibition kernel size (odd)")
+    bcm_decay: float = option(0.5, low=0.0, high=1.0, high_inclusive=False, help="BCM theta decay d")
+    temporal_window: int = option(500, low=1, help="temporal competition history length")
+    competition_k: float = option(2.0, help="threshold competition: winners above mean + k * std")
+    presynaptic: str | None = option(None, choices=PRESYNAPTIC_KINDS,
+                                     help="presynaptic competition (null: none)")
+    presynaptic_p: float = option(2.0, low=0.0, low_inclusive=False, help="p of the lp_norm competition")
+    homeostasis: bool = option(False, help="homeostatic synaptic scaling")
+    homeostasis_strength: float = option(0.01, low=0.0, help="synaptic scaling strength")
+    dale: bool = option(False, help="Dale's principle: non-negative effective weights")
+    alpha: float = option(1.0, low=0.0, high=1.0, help="1: Hebbian only, 0: backprop only, in between: "
+                                                       "W += alpha * dW_hebb - (1 - alpha) * lr * grad")
+    init: str = option("softhebb", choices=INITS, help="weight initialisation")
+    init_radius: float = option(25.0, low=0.0, low_inclusive=False, help="softhebb init: initial weight norm")
+    sharing: str | None = option(None, choices=AGGREGATIONS,
+                                 help="null: conv-native update; else the unrolled SoftHebb of seed 002, "
+                                      "per-position updates aggregated per kernel entry")
+
+    @classmethod
+    def from_kwargs(cls, **kw) -> HebbianSettings:
+        """Build from keyword arguments, naming any unknown key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kw) - known)
+        if unknown:
+            raise TypeError(f"unknown Hebbian setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**kw)
+
+    def with_(self, **kw) -> HebbianSettings:
+        return replace(self, **kw)
