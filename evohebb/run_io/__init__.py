@@ -7,8 +7,11 @@ from evohebb.run_io.atomic_write import atomic_write_bytes, atomic_write_json, a
 from evohebb.run_io.checkpoints import (
     CheckpointError,
     CheckpointManager,
+    UnsafeCheckpointError,
     capture_rng_state,
+    checkpoint_trust,
     restore_rng_state,
+    set_checkpoint_trust,
 )
 from evohebb.run_io.metrics_logger import MetricsLogger, read_metrics
 from evohebb.run_io.progress import progress_bar
@@ -20,15 +23,18 @@ __all__ = [
     "CheckpointManager",
     "MetricsLogger",
     "RunExistsError",
+    "UnsafeCheckpointError",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "capture_rng_state",
+    "checkpoint_trust",
     "create_run_dir",
     "default_run_name",
     "progress_bar",
     "read_metrics",
     "read_results",
     "restore_rng_state",
+    "set_checkpoint_trust",
     "write_results",
 ]

@@ -8,8 +8,18 @@ Layout of a checkpoint directory::
     .<name>.<random>.tmp   only while a save is in progress; stale ones are deleted on construction
 
 Every file is written to a temporary file in the same folder, fsynced and renamed, so a process killed at
-any moment leaves only complete checkpoints. Checkpoints are our own files and are loaded with
-``weights_only=False`` (they hold configs and RNG states, not only tensors).
+any moment leaves only complete checkpoints.
+
+**Weights-only.** A checkpoint holds tensors and plain containers only (dicts, lists, tuples, str, numbers,
+None) and is loaded with ``torch.load(weights_only=True)``, so a run folder from elsewhere cannot run code
+when it is resumed. A file that holds anything else is refused with :class:`UnsafeCheckpointError`, which
+names the file. A refusal is an error, not damage: :meth:`CheckpointManager.load_latest` does not fall back
+past a refused file to an older checkpoint (only corrupt files, e.g. truncated ones, are skipped).
+
+Checkpoints written before this rule (e.g. the evolve pipeline's pickled evotorch search algorithm) are
+loaded in full only when the user trusts their origin: ``--trust-checkpoint`` on the command line calls
+:func:`set_checkpoint_trust` (True) for that run; the loader then falls back to ``weights_only=False`` for
+refused files, with a warning naming each one.
 
 The state also carries RNG states: ``capture_rng_state`` / ``restore_rng_state`` cover python ``random``,
 the numpy global generator and torch (CPU, and CUDA when available); the captured dict holds only
@@ -18,14 +28,18 @@ python containers, ints, floats and tensors.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
 import os
 import pathlib
+import pickle
+import pickletools
 import random
 import re
 import shutil
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -47,6 +61,33 @@ BEST_INFO_NAME = "best.json"
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint: every candidate file failed to load."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint holds more than tensors and plain containers: loading it in full could run code."""
+
+
+_trust_checkpoints = False
+
+
+def set_checkpoint_trust(trusted: bool) -> None:
+    """Allow (True) or forbid (False, the default) loading refused checkpoints with ``weights_only=False``.
+
+    Set by the command line's ``--trust-checkpoint`` for one run; only for files whose origin is trusted,
+    such as checkpoints an earlier evohebb version wrote.
+    """
+    global _trust_checkpoints
+    _trust_checkpoints = bool(trusted)
+    if _trust_checkpoints:
+        logger.warning(
+            "--trust-checkpoint: checkpoints that are not weights-only will be loaded in full, which runs "
+            "any code they hold; use it only for run folders whose origin you trust"
+        )
+
+
+def checkpoint_trust() -> bool:
+    """Whether refused checkpoints may be loaded in full (see :func:`set_checkpoint_trust`)."""
+    return _trust_checkpoints
 
 
 def _step_name(step: int) -> str:
@@ -164,6 +205,8 @@ class CheckpointManager:
         """State of the newest step checkpoint that loads; falls back (with a warning) past corrupt ones.
 
         None if there are no step checkpoints; ``CheckpointError`` if every one of them fails to load.
+        A file that is intact but not weights-only raises :class:`UnsafeCheckpointError` at once (unless
+        :func:`set_checkpoint_trust` is on): it is not skipped for an older checkpoint.
         """
         paths = self.checkpoint_paths()
         if not paths:
@@ -172,6 +215,8 @@ class CheckpointManager:
         for path in reversed(paths):
             try:
                 return _load(path, map_location)
+            except UnsafeCheckpointError:
+                raise
             except Exception as error:  # noqa: BLE001 - a truncated zip, an unpickling error, ...: try the previous one
                 logger.warning(
                     "checkpoint %s cannot be loaded (%s: %s); falling back to the previous one",
@@ -193,6 +238,8 @@ class CheckpointManager:
             return None
         try:
             return _load(path, map_location)
+        except UnsafeCheckpointError:
+            raise
         except Exception as error:
             raise CheckpointError(
                 f"best checkpoint {path} cannot be loaded ({type(error).__name__}: {error}); "
@@ -205,7 +252,62 @@ def _path_step(path: pathlib.Path) -> int:
 
 
 def _load(path: pathlib.Path, map_location: Any) -> dict:
-    return torch.load(path, map_location=map_location, weights_only=False)
+    """``torch.load(weights_only=True)``; a refused but intact file raises :class:`UnsafeCheckpointError`
+    (or, with checkpoint trust on, is loaded in full with a warning); corrupt files raise what torch raises."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        globals_named = _pickle_globals(path)
+        if globals_named is None:  # not even a well-formed pickle: a corrupt file
+            raise
+        if not _trust_checkpoints:
+            shown = ", ".join(globals_named[:6]) + (", ..." if len(globals_named) > 6 else "")
+            names = f" (it names {shown})" if globals_named else ""
+            raise UnsafeCheckpointError(
+                f"{path} is not a weights-only checkpoint: it holds python objects other than tensors and "
+                f"plain containers{names}, and loading it could run code. Re-run with --trust-checkpoint "
+                f"only if you trust its origin (e.g. a checkpoint an earlier evohebb version wrote); "
+                f"otherwise remove it or start a new run"
+            ) from error
+        logger.warning("loading %s in full (weights_only=False) because of --trust-checkpoint", path)
+        return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def _pickle_globals(path: pathlib.Path) -> list[str] | None:
+    """The ``module.name`` globals (other than torch's own) named by the pickle of ``path`` (the
+    ``data.pkl`` of a torch zip, else the file's pickles one after the other), read without running them;
+    None when the file does not start with a well-formed pickle (a corrupt file)."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                member = next(n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl"))
+                data = archive.read(member)
+        else:
+            data = path.read_bytes()
+    except Exception:  # noqa: BLE001 - a bad zip or no data.pkl: not a well-formed checkpoint
+        return None
+    stream, names, first = io.BytesIO(data), set(), True
+    while stream.tell() < len(data):  # the legacy torch format is several pickles, then raw storage bytes
+        found, strings, memo = set(), [], {}  # strings: the str pushed last (STACK_GLOBAL takes two of them)
+        try:
+            for opcode, arg, _ in pickletools.genops(stream):
+                if opcode.name in ("GLOBAL", "INST"):
+                    found.add(arg.replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL":
+                    found.add(".".join(str(part) for part in strings[-2:]))
+                elif opcode.name in ("GET", "BINGET", "LONG_BINGET"):
+                    strings.append(memo.get(arg))
+                elif opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                    memo[len(memo) if arg is None else arg] = strings[-1] if strings else None
+                elif isinstance(arg, str):
+                    strings.append(arg)
+        except Exception:  # noqa: BLE001 - truncated or invalid: corrupt if it is the first pickle
+            if first:
+                return None
+            break
+        names |= found
+        first = False
+    return sorted(n for n in names if not n.startswith("torch.") and n != "collections.OrderedDict")
 
 
 # ---- RNG state ---------------------------------------------------------------------------------------

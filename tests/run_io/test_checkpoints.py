@@ -1,11 +1,21 @@
 import logging
+import pathlib
+import pickle
 import random
 
 import numpy as np
 import pytest
 import torch
 
-from evohebb.run_io import CheckpointError, CheckpointManager, capture_rng_state, restore_rng_state
+from evohebb.run_io import (
+    CheckpointError,
+    CheckpointManager,
+    UnsafeCheckpointError,
+    capture_rng_state,
+    checkpoint_trust,
+    restore_rng_state,
+    set_checkpoint_trust,
+)
 
 
 def _state(step):
@@ -96,3 +106,74 @@ def test_rng_capture_restore_through_checkpoint(tmp_path):
     assert _draws() == expected
     # the captured state loads with torch's safe loader too (plain containers and tensors only)
     torch.load(manager.checkpoint_paths()[0], weights_only=True)
+
+
+class _Payload:
+    """Unpickling it creates ``target``: what a doctored checkpoint from elsewhere could do."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.target),))
+
+
+@pytest.mark.parametrize("writer", ["torch_zip", "torch_legacy", "plain_pickle"])
+def test_checkpoint_that_could_run_code_is_refused_not_skipped(tmp_path, writer):
+    manager = CheckpointManager(tmp_path / "ckpts")
+    manager.save(_state(1), 1)
+    target = tmp_path / "payload-ran"
+    evil = manager.directory / "ckpt-00000009.pt"
+    state = {"step": 9, "weights": torch.zeros(3), "trap": _Payload(target)}
+    if writer == "plain_pickle":
+        evil.write_bytes(pickle.dumps(state))
+    else:
+        torch.save(state, evil, _use_new_zipfile_serialization=writer == "torch_zip")
+
+    with pytest.raises(UnsafeCheckpointError) as caught:
+        manager.load_latest()   # not a fallback to ckpt-00000001.pt: a refusal is an error
+    message = str(caught.value)
+    assert str(evil) in message and "could run code" in message and "--trust-checkpoint" in message
+    assert "pathlib" in message   # names what the file would have called
+    assert isinstance(caught.value, CheckpointError)
+    assert not target.exists()
+
+
+def test_refused_best_checkpoint_is_an_error(tmp_path):
+    manager = CheckpointManager(tmp_path)
+    manager.save(_state(1), 1, metric=1.0)
+    torch.save({"trap": _Payload(tmp_path / "ran")}, manager.directory / "best.pt")
+    with pytest.raises(UnsafeCheckpointError, match="best.pt"):
+        manager.load_best()
+    assert not (tmp_path / "ran").exists()
+
+
+class _OldFormatObject:
+    """Stands for what checkpoints held before weights-only (a pickled evotorch search algorithm)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def test_trust_loads_an_old_format_checkpoint_with_a_warning(tmp_path, caplog):
+    manager = CheckpointManager(tmp_path)
+    torch.save({"step": 4, "searcher": _OldFormatObject(torch.arange(3))}, manager.directory / "ckpt-00000004.pt")
+    with pytest.raises(UnsafeCheckpointError, match="_OldFormatObject"):
+        manager.load_latest()
+    assert not checkpoint_trust()
+    set_checkpoint_trust(True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="evohebb.run_io.checkpoints"):
+            state = manager.load_latest()
+    finally:
+        set_checkpoint_trust(False)
+    assert isinstance(state["searcher"], _OldFormatObject) and state["searcher"].value.tolist() == [0, 1, 2]
+    assert any("ckpt-00000004.pt" in r.getMessage() and "--trust-checkpoint" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_checkpoints_are_written_weights_only_loadable(tmp_path):
+    manager = CheckpointManager(tmp_path)
+    manager.save({"rng": capture_rng_state(), "nested": {"a": [1, 2.5, None, (3, "x")]}, "t": torch.ones(2)}, 0)
+    loaded = torch.load(manager.checkpoint_paths()[0], weights_only=True)
+    assert loaded["nested"] == {"a": [1, 2.5, None, (3, "x")]} and torch.equal(loaded["t"], torch.ones(2))
