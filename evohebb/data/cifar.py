@@ -9,6 +9,10 @@ Each batch is a pickled dict with ``data`` (uint8 ``[N, 3072]``, the red, green,
 in row-major order) and ``labels`` (CIFAR-10) or ``fine_labels`` / ``coarse_labels`` (CIFAR-100); the meta files
 hold ``label_names`` resp. ``fine_label_names`` / ``coarse_label_names``. Keys are bytes in the original
 files (python 2 pickles); str keys are accepted too.
+
+The pickles are read with :func:`evohebb.data.restricted_pickle.load_restricted_pickle`, which admits only
+what this format holds (dicts, lists, bytes/str, numbers and uint8 numpy arrays), so a doctored file cannot
+run code: one that names anything else is refused with a :class:`DatasetFormatError` naming the file.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch
 from evohebb.data.data_dir import data_dir_origin, resolve_data_dir
 from evohebb.data.errors import DatasetFormatError, DatasetNotFoundError, missing_files_error
 from evohebb.data.image_dataset import ImageDataset
+from evohebb.data.restricted_pickle import RestrictedPickleError, load_restricted_pickle
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +147,12 @@ def _download(torchvision_class: str, root: Path, train: bool) -> None:
 
 def _read_pickle(path: Path) -> dict:
     try:
-        with open(path, "rb") as handle:
-            content = pickle.load(handle, encoding="bytes")
+        content = load_restricted_pickle(path, encoding="bytes")
+    except RestrictedPickleError as error:
+        raise DatasetFormatError(
+            f"{path} is refused: {error}. A CIFAR python pickle holds only dicts, lists, bytes, numbers and "
+            f"uint8 arrays; replace the file with one extracted from the official archive"
+        ) from error
     except (pickle.UnpicklingError, EOFError, ValueError) as error:
         raise DatasetFormatError(
             f"{path} is not a CIFAR python pickle ({error}); re-extract the archive"

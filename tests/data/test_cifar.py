@@ -1,12 +1,14 @@
 """CIFAR loaders on tiny files written in the exact python-pickle format of the real archives."""
 
+import pathlib
 import pickle
+import struct
 
 import numpy as np
 import pytest
 import torch
 
-from evohebb.data import DatasetNotFoundError, load_dataset
+from evohebb.data import DatasetFormatError, DatasetNotFoundError, load_dataset
 
 CIFAR10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -15,9 +17,9 @@ def _rows(n, seed):
     return np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
 
 
-def _dump(path, obj):
+def _dump(path, obj, protocol=2):
     with open(path, "wb") as handle:
-        pickle.dump(obj, handle, protocol=2)
+        pickle.dump(obj, handle, protocol=protocol)
 
 
 def write_cifar10(root, per_batch=4, skip=()):
@@ -110,3 +112,82 @@ def test_incomplete_cifar_folder_names_the_missing_batch(tmp_path):
 def test_unknown_name_lists_allowed(tmp_path):
     with pytest.raises(ValueError, match="cifar10, cifar100, mnist, fashion_mnist"):
         load_dataset("imagenet", data_dir=tmp_path)
+
+
+def _py2(obj) -> bytes:
+    """``obj`` pickled as python 2's cPickle wrote the original CIFAR files (protocol 2, str as SHORT_BINSTRING /
+    BINSTRING, arrays through ``numpy.core.multiarray._reconstruct``), opcode by opcode."""
+    if isinstance(obj, bytes):
+        return (b"U" + bytes([len(obj)]) if len(obj) < 256 else b"T" + struct.pack("<I", len(obj))) + obj
+    if isinstance(obj, int):
+        return b"K" + bytes([obj]) if 0 <= obj < 256 else b"J" + struct.pack("<i", obj)
+    if isinstance(obj, list):
+        return b"](" + b"".join(_py2(x) for x in obj) + b"e"
+    if isinstance(obj, dict):
+        return b"}(" + b"".join(_py2(k) + _py2(v) for k, v in obj.items()) + b"u"
+    assert isinstance(obj, np.ndarray) and obj.dtype == np.uint8 and obj.ndim == 2
+    dtype = (b"cnumpy\ndtype\n" + _py2(b"u1") + b"K\x00K\x01\x87R(K\x03" + _py2(b"|")
+             + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2(b"b") + b"\x87R(K\x01"
+            + b"J" + struct.pack("<i", obj.shape[0]) + b"J" + struct.pack("<i", obj.shape[1]) + b"\x86"
+            + dtype + b"\x89" + _py2(obj.tobytes()) + b"tb")
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_any_pickle_protocol_of_the_format_is_read(tmp_path, protocol):
+    write_cifar10(tmp_path)
+    rows = np.asfortranarray(_rows(4, 3))   # a Fortran-ordered array too
+    _dump(tmp_path / "cifar-10-batches-py" / "test_batch", {"data": rows, "labels": [3, 2, 1, 0]}, protocol)
+    test = load_dataset("cifar10", train=False, data_dir=tmp_path)
+    assert torch.equal(test.images.reshape(4, -1), torch.from_numpy(np.ascontiguousarray(rows)))
+    assert test.labels.tolist() == [3, 2, 1, 0]
+
+
+def test_python2_original_format_is_read(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    (folder / "meta").write_bytes(b"\x80\x02" + _py2(meta) + b".")
+    for seed, name in enumerate(["train", "test"]):
+        rows = _rows(3, seed)
+        batch = {b"filenames": [b"a.png"] * 3, b"batch_label": name.encode(), b"fine_labels": [99, 0, 7],
+                 b"coarse_labels": [19, 0, 1], b"data": rows}
+        (folder / name).write_bytes(b"\x80\x02" + _py2(batch) + b".")
+    train = load_dataset("cifar100", data_dir=tmp_path)
+    assert torch.equal(train.images.reshape(3, -1), torch.from_numpy(_rows(3, 0)))
+    assert train.labels.tolist() == [99, 0, 7] and train.classes[99] == "fine99"
+
+
+class _Payload:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (pathlib.Path(self.target),))
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_cifar_pickle_that_could_run_code_is_refused(tmp_path, protocol):
+    write_cifar10(tmp_path)
+    batch = tmp_path / "cifar-10-batches-py" / "test_batch"
+    target = tmp_path / "payload-ran"
+    with open(batch, "wb") as handle:
+        pickle.dump({b"data": _rows(4, 0), b"labels": [0, 1, 2, 3], b"trap": _Payload(target)}, handle,
+                    protocol=protocol)
+    with pytest.raises(DatasetFormatError) as caught:
+        load_dataset("cifar10", train=False, data_dir=tmp_path)
+    message = str(caught.value)
+    assert str(batch) in message and "the pickle names" in message and "could run code" in message
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("data, what", [
+    (np.zeros((4, 3072), dtype=np.float32), "dtype"),
+    (np.array([[b"x"] * 3072] * 4, dtype=object), "dtype"),
+])
+def test_arrays_other_than_uint8_are_refused(tmp_path, data, what):
+    write_cifar10(tmp_path)
+    _dump(tmp_path / "cifar-10-batches-py" / "test_batch", {b"data": data, b"labels": [0, 1, 2, 3]})
+    with pytest.raises(DatasetFormatError, match=what):
+        load_dataset("cifar10", train=False, data_dir=tmp_path)
