@@ -56,13 +56,10 @@ def _prepare_run(args, config_cls, prefix: str):
             overrides = [config_path, *overrides] if "=" in config_path else overrides
         cfg = load_config(config_cls, run_dir / "config.yaml", overrides)
         create_run_dir(run_dir.parent, run_dir.name, resume=True)
-        if overrides:
-            from evohebb.config import save_config
-            save_config(cfg, run_dir / "config.yaml")
-        return cfg, run_dir, True
+        return cfg, run_dir, True   # the pipeline saves the resolved config (overrides included)
     cfg = load_config(config_cls, config_path, overrides)
-    name = args.name or getattr(cfg, "name", None) or default_run_name(prefix)
-    run_dir = create_run_dir(args.runs_root, name, overwrite=args.overwrite)
+    cfg.name = args.name or cfg.name or default_run_name(prefix)   # the saved config names its run
+    run_dir = create_run_dir(args.runs_root, cfg.name, overwrite=args.overwrite)
     return cfg, run_dir, False
 
 

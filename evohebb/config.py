@@ -12,7 +12,10 @@ configs)::
 
 Every value is checked on load: an unknown key, a wrong type or an out-of-range value raises one
 :class:`ConfigError` naming the key, the value and what is allowed (with a close-match suggestion for a
-misspelt key). :func:`config_to_dict` and :func:`config_from_dict` round-trip exactly through YAML.
+misspelt key). A class may add cross-field checks in ``validate()`` (raising ConfigError with a message that
+starts with one of its field names; the loader puts the section in front). Frozen settings that ``nn`` and
+``plasticity`` own derive from :class:`Settings` and run the same checks when built directly.
+:func:`config_to_dict` and :func:`config_from_dict` round-trip exactly through YAML.
 """
 
 from __future__ import annotations
@@ -171,7 +174,7 @@ class Settings:
 
     Constructing one checks its options (and its ``validate()``, if any) -- the same checks, written once,
     whether it is built directly or loaded from a config; the loader then adds the key's section to the
-    message (``mode: ...`` becomes ``hebbian.mode: ...``), so messages of ``validate()`` start with a field name.
+    message (``mode: ...`` becomes ``hebbian.mode: ...``).
     """
 
     def __post_init__(self) -> None:
@@ -211,8 +214,11 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     obj = cls(**kwargs)
     check_options(obj, prefix)
     validate = getattr(obj, "validate", None)
-    if callable(validate):  # cross-field checks raise ConfigError themselves, naming the full key
-        validate()
+    if callable(validate):  # cross-field checks: messages start with a field name of ``cls``
+        try:
+            validate()
+        except ConfigError as err:
+            raise ConfigError(f"{prefix}{err}") from None
     return obj
 
 

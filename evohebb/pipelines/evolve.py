@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from evohebb.config import config_to_dict, save_config
@@ -33,6 +32,7 @@ from evohebb.run_io import (
     restore_rng_state,
     write_results,
 )
+from evohebb.run_io.run_settings import resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
         network["exploration_std"] = cfg.network.exploration_std
     env.update(env_overrides)
     return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=network, env=env,
-                          device=cfg.device)
+                          device=str(resolve_device(cfg.device)))
 
 
 @dataclass
@@ -95,10 +95,8 @@ class StopRequest:
 def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     """Run (or continue) an evolution in ``run_dir``; return the results also written to results.json."""
     run_dir = Path(run_dir)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    if not resume:
-        save_config(cfg, run_dir / "config.yaml")
+    seed_everything(cfg.seed)
+    save_config(cfg, run_dir / "config.yaml")   # the resolved config (on resume: with its overrides)
 
     # ---- build
     task = evaluation_task(cfg)
@@ -109,7 +107,7 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         connect_ray(cfg.evaluation.ray_address, num_cpus=None)
     baseline_envs = task.build_envs(cfg.evaluation.episodes_per_individual) if cfg.evaluation.random_baseline else None
     pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
-    checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep_last, best_mode="max")
+    checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
 
     state = checkpoints.load_latest() if resume else None
     if state is not None:

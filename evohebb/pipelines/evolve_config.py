@@ -2,22 +2,41 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from evohebb.config import ConfigError, option
+from evohebb.es.search_algorithms import ALGORITHMS, settings_of
+from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
 
 @dataclass
 class AlgorithmConfig:
-    name: str = option("pgpe", choices=("pgpe", "snes", "cem", "cmaes", "openai_es"),
-                       help="evotorch search algorithm")
+    """The search algorithm and its settings; each algorithm reads only some of them (``settings_of``), and a
+    setting it does not read must keep its default."""
+
+    name: str = option("pgpe", choices=tuple(ALGORITHMS), help="evotorch search algorithm")
     popsize: int = option(16, low=2, help="population size")
     stdev_init: float = option(0.05, low=0.0, low_inclusive=False, help="initial search stdev (sigma)")
     center_lr: float = option(0.02, low=0.0, low_inclusive=False, help="center learning rate (pgpe, openai_es)")
     stdev_lr: float = option(0.1, low=0.0, help="stdev learning rate (pgpe)")
     parenthood_ratio: float = option(0.25, low=0.0, high=1.0, low_inclusive=False, help="elite fraction (cem)")
     lr_decay: float = option(1.0, low=0.0, high=1.0, low_inclusive=False,
-                             help="center learning rate multiplied by this every generation (openai_es: 0.995)")
+                             help="center learning rate multiplied by this every generation (pgpe, openai_es; "
+                                  "the thesis's openai_es: 0.995)")
+
+    def validate(self) -> None:
+        reads = settings_of(self.name)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "name" or f.name in reads or value == f.default:
+                continue
+            readers = [name for name in ALGORITHMS if f.name in settings_of(name)]
+            raise ConfigError(f"{f.name}: {value!r} does not apply to the search algorithm {self.name!r} (it reads "
+                              f"{', '.join(reads)}); allowed: the default {f.default!r}, or an algorithm that "
+                              f"reads it: {', '.join(map(repr, readers))}")
+        if self.name in ("pgpe", "openai_es") and self.popsize % 2:
+            raise ConfigError(f"popsize: {self.popsize} must be even for {self.name} (symmetric sampling); "
+                              f"allowed: even integers >= 2")
 
 
 @dataclass
@@ -90,28 +109,19 @@ class ClassificationConfig:
 
 
 @dataclass
-class CheckpointConfig:
+class CheckpointConfig(CheckpointSettings):
     every: int = option(5, low=1, help="checkpoint every N generations (and at the end and on SIGINT/SIGTERM)")
-    keep_last: int = option(3, low=1)
 
 
 @dataclass
-class EvolveConfig:
-    name: str | None = option(None, help="run name (runs/<name>); default: evolve-<task>-<timestamp>")
+class EvolveConfig(RunSettings):
+    """The run section (name, seed, device, checkpoint; see RunSettings) and the evolution."""
+
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     task: str = option("carracing", choices=("carracing", "classification"))
-    seed: int = option(0, low=0)
     generations: int = option(10, low=1)
-    device: str = option("cpu", help="torch device of the networks inside each actor (cpu, cuda, cuda:1 ...)")
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     carracing: CarRacingConfig = field(default_factory=CarRacingConfig)
     classification: ClassificationConfig = field(default_factory=ClassificationConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-
-    def validate(self) -> None:
-        if not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ConfigError(f"device: {self.device!r} is not allowed; allowed: 'cpu', 'cuda', 'cuda:<index>'")
-        if self.algorithm.name in ("pgpe", "openai_es") and self.algorithm.popsize % 2:
-            raise ConfigError(f"algorithm.popsize: {self.algorithm.popsize} must be even for "
-                              f"{self.algorithm.name} (symmetric sampling); allowed: even integers >= 2")
