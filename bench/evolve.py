@@ -13,14 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
 import evohebb  # noqa: F401  (Ray settings before ray is imported)
+from evohebb.config import load_config
 from evohebb.es.evaluation_task import EvaluationTask
 from evohebb.es.evaluator import GenomeEvaluator
 from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
+from evohebb.pipelines.evolve import evaluation_task
+from evohebb.pipelines.evolve_config import EvolveConfig
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "evolve_carracing.yaml"
 
 
 def emit(name, value, unit, baseline=None, ratio=None, **extra):
@@ -29,9 +35,10 @@ def emit(name, value, unit, baseline=None, ratio=None, **extra):
 
 
 def carracing_task(steps: int) -> EvaluationTask:
-    # negative_patience off: every episode runs the full `steps`, so both sides step the same envs equally
-    return EvaluationTask(kind="carracing", max_steps=steps, network={"aggregation": "max"},
-                          env={"size": 64, "negative_patience": None, "vectorization": "sync"})
+    """The task of `make run` (configs/evolve_carracing.yaml), with negative_patience off: every episode runs the
+    full `steps`, so both sides step the same envs equally."""
+    cfg = load_config(EvolveConfig, DEFAULT_CONFIG, [f"evaluation.max_steps={steps}", "carracing.negative_patience=0"])
+    return evaluation_task(cfg)
 
 
 def population(task: EvaluationTask, n: int) -> torch.Tensor:

@@ -24,10 +24,10 @@ import time
 
 import torch
 
-from evohebb.nn.hebbian_network import carracing_policy
+from evohebb.nn.network_builders import carracing_policy
 from evohebb.nn.unrolled import UnrolledConv2d
-from evohebb.plasticity.abcd import NeuronParams
-from evohebb.plasticity.weight_sharing import shared_constant_terms, shared_neuron_centric_abcd
+from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams
+from evohebb.plasticity.weight_sharing import reduce_copies
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -137,13 +137,18 @@ def bench_first_layer(aggregation="max"):
     x = torch.rand(1, 3, 64, 64, generator=g)
     y = torch.tanh(torch.randn(1, 6, 62, 62, generator=g))
 
+    rule = NeuronCentricABCD()
+
+    def shared_update(cache=None):
+        update = rule.copy_update(x.unsqueeze(1), y.unsqueeze(1), None, (pre, post))
+        return reduce_copies(update, geom, aggregation, "terms", cache)
+
     with PeakRSS() as mem_fast:
-        fast_t = timeit(lambda: shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation), repeat=30)
-    const = shared_constant_terms(pre, post, geom, aggregation)
-    hot_t = timeit(
-        lambda: shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation, constants=const), 30
-    )
-    fast = shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation)[0]
+        fast_t = timeit(shared_update, repeat=30)
+    cache = {}
+    shared_update(cache)
+    hot_t = timeit(lambda: shared_update(cache), 30)
+    fast = shared_update()[0]
 
     entry, pre_i, post_j = layer.copy_index()  # structure of the dense layer (setup, not timed)
     entry_map = torch.full((layer.n_post, layer.n_pre), -1, dtype=torch.int16)
@@ -176,7 +181,7 @@ def bench_first_layer(aggregation="max"):
         "ms",
         dense_t * 1e3,
         dense_t / hot_t,
-        note="D and eta aggregates cached per genome, as in HebbianNetwork",
+        note="D and eta aggregates cached per genome, as in UnrolledPlasticNetwork",
     )
 
 

@@ -1,25 +1,30 @@
-"""What an evaluator needs to build its networks and envs: a small picklable spec sent to every Ray actor.
+"""What an evaluator needs to build its networks and envs: a small typed spec sent to every Ray actor.
 
-The ES layer never looks inside the network: a task names a network builder and an env builder from
-the registries below and passes them keyword arguments taken from the run's config.
+The ES layer never looks inside the network: a task kind names a registered network builder
+(:func:`evohebb.nn.network_builders.build_network`) and an env builder, and the task carries the typed
+settings both are built from.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from evohebb.nn.hebbian_network import carracing_policy, image_classifier
+from envs.env_settings import CarRacingSettings, ClassificationSettings
+from evohebb.nn.network_builders import build_network
+from evohebb.nn.network_settings import PlasticNetworkSettings
 
 
-def _car_racing_envs(num_envs: int, **kwargs):
+def _car_racing_envs(num_envs: int, env: CarRacingSettings, max_steps: int, **overrides):
     from envs.car_racing import make_car_racing_vector
-    return make_car_racing_vector(num_envs, **kwargs)
+    return make_car_racing_vector(num_envs, vectorization=env.vectorization, size=env.size, grayscale=env.grayscale,
+                                  frame_skip=env.frame_skip, negative_patience=env.negative_patience or None,
+                                  **overrides)
 
 
 @functools.lru_cache(maxsize=4)
@@ -28,13 +33,12 @@ def _dataset(name: str, train: bool, data_dir: str | None, download: bool):
     return load_dataset(name, train=train, data_dir=data_dir, download=download)
 
 
-def _classification_envs(num_envs: int, dataset: str, episode_length: int, data_dir: str | None = None,
-                         train: bool = True, download: bool = False):
+def _classification_envs(num_envs: int, env: ClassificationSettings, max_steps: int, **overrides):
     from gymnasium.vector import SyncVectorEnv
 
     from envs.image_classification import ImageClassificationEnv
-    data = _dataset(dataset, train, data_dir, download)   # loaded once per process, shared by the envs
-    return SyncVectorEnv([lambda: ImageClassificationEnv(data, episode_length=episode_length)] * num_envs)
+    data = _dataset(env.dataset, env.train, env.data_dir, env.download)   # once per process, shared by the envs
+    return SyncVectorEnv([lambda: ImageClassificationEnv(data, episode_length=max_steps, **overrides)] * num_envs)
 
 
 def _continuous_actions(output: torch.Tensor) -> np.ndarray:
@@ -47,14 +51,20 @@ def _class_choices(output: torch.Tensor) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TaskKind:
-    build_network: Callable[..., Any]
+    network: str                                             # a registered network builder
+    network_shape: Callable[[Any], dict[str, Any]]           # env settings -> the builder's task arguments
     build_envs: Callable[..., Any]
     to_action: Callable[[torch.Tensor], np.ndarray]
+    env_settings: type
 
 
 TASK_KINDS: dict[str, TaskKind] = {
-    "carracing": TaskKind(carracing_policy, _car_racing_envs, _continuous_actions),
-    "classification": TaskKind(image_classifier, _classification_envs, _class_choices),
+    "carracing": TaskKind("carracing_policy",
+                          lambda env: {"in_shape": env.observation_shape, "pedals": env.pedals},
+                          _car_racing_envs, _continuous_actions, CarRacingSettings),
+    "classification": TaskKind("image_classifier",
+                               lambda env: {"in_shape": env.observation_shape, "n_classes": env.n_classes},
+                               _classification_envs, _class_choices, ClassificationSettings),
 }
 
 
@@ -62,20 +72,23 @@ TASK_KINDS: dict[str, TaskKind] = {
 class EvaluationTask:
     kind: str                                   # a key of TASK_KINDS
     max_steps: int                              # cap on every episode
-    network: dict = field(default_factory=dict)  # keyword arguments of the network builder
-    env: dict = field(default_factory=dict)      # keyword arguments of the env builder
+    network: PlasticNetworkSettings
+    env: CarRacingSettings | ClassificationSettings
     device: str = "cpu"
 
     def __post_init__(self):
         if self.kind not in TASK_KINDS:
             raise ValueError(f"task kind {self.kind!r} is unknown; allowed: {', '.join(TASK_KINDS)}")
+        if not isinstance(self.env, self.spec.env_settings):
+            raise TypeError(f"a {self.kind} task needs {self.spec.env_settings.__name__}, got "
+                            f"{type(self.env).__name__}")
 
     @property
     def spec(self) -> TaskKind:
         return TASK_KINDS[self.kind]
 
     def build_network(self):
-        return self.spec.build_network(device=self.device, **self.network)
+        return build_network(self.spec.network, self.network, device=self.device, **self.spec.network_shape(self.env))
 
     def build_envs(self, num_envs: int, **overrides):
-        return self.spec.build_envs(num_envs, **{**self.env, **overrides})
+        return self.spec.build_envs(num_envs, self.env, self.max_steps, **overrides)

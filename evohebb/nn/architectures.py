@@ -1,23 +1,40 @@
 """Architectures registered by name (like torchvision): ``get_model("softhebb", input_shape=..., ...)``.
 
-Every builder takes ``input_shape`` ``(C, H, W)``, ``n_classes``, ``hebbian`` (a dict of
-:class:`~evohebb.nn.softhebb_conv.HebbianSettings` fields applied to every layer, e.g. a preset's
-mechanisms), optional per-layer lists (``channels``, ``t_inv``, ``eta0``, ``power``), ``dropout`` and
-``device``. Grayscale and 28x28 inputs work with the same builders (the readout size follows the input).
+Every builder takes keyword arguments only: ``input_shape`` ``(C, H, W)``, ``n_classes``, ``hebbian`` (the
+:class:`~evohebb.nn.softhebb_settings.HebbianSettings` applied to every layer, e.g. a preset's mechanisms),
+``dropout``, ``device`` and the per-layer settings of its family (``n_layers``, ``channels``, ``t_inv``,
+``eta0``, ``power`` for SoftHebb; ``channels``, ``eta0`` for Lagani). A builder's signature is the one
+declaration of what it reads (:func:`model_settings`); the Hebbian fields it sets itself, per layer or fixed,
+are :func:`hebbian_fields_set_by` it. Grayscale and 28x28 inputs work with the same builders (the readout size
+follows the input).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from torch import nn
 
 from evohebb.nn.softhebb_blocks import DepthwiseSeparableBlock, HebbianConvNet, ResidualBlock, SoftHebbBlock
-from evohebb.nn.softhebb_conv import HebbianSettings
+from evohebb.nn.softhebb_settings import HebbianSettings
 
-_REGISTRY: dict[str, Callable[..., HebbianConvNet]] = {}
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    build: Callable[..., HebbianConvNet]
+    fixed_hebbian: tuple[str, ...] = ()   # HebbianSettings fields the architecture fixes (backprop: alpha, init)
+
+    @property
+    def settings(self) -> tuple[str, ...]:
+        params = inspect.signature(self.build).parameters.values()
+        return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+_REGISTRY: dict[str, RegisteredModel] = {}
 
 
 class UnknownArchitectureError(KeyError):
@@ -27,12 +44,13 @@ class UnknownArchitectureError(KeyError):
         return str(self.args[0])
 
 
-def register_model(name: str) -> Callable:
-    """Decorator registering a builder under ``name``."""
+def register_model(name: str, *, fixed_hebbian: tuple[str, ...] = ()) -> Callable:
+    """Register a builder (keyword-only arguments) under ``name``; ``fixed_hebbian`` names the HebbianSettings
+    fields it overrides with its own values."""
     def wrap(fn: Callable[..., HebbianConvNet]) -> Callable[..., HebbianConvNet]:
         if name in _REGISTRY:
             raise ValueError(f"architecture {name!r} is already registered")
-        _REGISTRY[name] = fn
+        _REGISTRY[name] = RegisteredModel(fn, tuple(fixed_hebbian))
         return fn
     return wrap
 
@@ -43,12 +61,28 @@ def list_models() -> list[str]:
 
 def get_model(name: str, **kwargs: Any) -> HebbianConvNet:
     """Build the architecture registered as ``name``."""
+    return _registered(name).build(**kwargs)
+
+
+def model_settings(name: str) -> tuple[str, ...]:
+    """The keyword arguments the builder of ``name`` reads."""
+    return _registered(name).settings
+
+
+def hebbian_fields_set_by(name: str) -> tuple[str, ...]:
+    """HebbianSettings fields that architecture ``name`` sets itself: per layer from its own arguments
+    (``t_inv``, ``eta0``) or fixed (backprop's ``alpha`` and ``init``); a ``hebbian`` value for them is unused."""
+    entry = _registered(name)
+    per_layer = [f.name for f in fields(HebbianSettings) if f.name in entry.settings]
+    return tuple(per_layer) + entry.fixed_hebbian
+
+
+def _registered(name: str) -> RegisteredModel:
     try:
-        builder = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise UnknownArchitectureError(f"unknown architecture {name!r}; registered: {', '.join(list_models())}") \
             from None
-    return builder(**kwargs)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -80,76 +114,75 @@ def _softhebb_pool(i: int, n: int) -> nn.Module | None:
     return None
 
 
-def _softhebb_family(block_cls: type, input_shape=(3, 32, 32), n_classes: int = 10, n_layers: int = 3,
-                     channels: Sequence[int] | None = None, t_inv: Sequence[float] | None = None,
-                     eta0: Sequence[float] | None = None, power: Sequence[float] | None = None,
-                     kernels: Sequence[int] | None = None, hebbian: dict | None = None, dropout: float = 0.5,
-                     device: torch.device | str | None = None) -> HebbianConvNet:
-    if not 1 <= n_layers <= 11:
-        raise ValueError(f"n_layers must lie in [1, 11], got {n_layers}")
-    channels = _per_layer(channels, SOFTHEBB_CHANNELS, n_layers, "channels")
-    t_inv = _per_layer(t_inv, SOFTHEBB_T_INV, n_layers, "t_inv")
-    eta0 = _per_layer(eta0, SOFTHEBB_ETA0, n_layers, "eta0")
-    power = _per_layer(power, SOFTHEBB_POWER, n_layers, "power")
-    kernels = _per_layer(kernels, SOFTHEBB_KERNELS, n_layers, "kernels")
-    base = HebbianSettings.from_kwargs(**(hebbian or {}))
-    blocks, c_in = [], input_shape[0]
-    for i in range(n_layers):
-        s = base.with_(t_inv=t_inv[i], eta0=eta0[i])
-        blocks.append(block_cls(c_in, channels[i], kernels[i], kernels[i] // 2, s, power=power[i],
-                                pool=_softhebb_pool(i, n_layers), device=device))
-        c_in = channels[i]
-    return HebbianConvNet(blocks, input_shape, n_classes, dropout, device)
+def _softhebb_family(block_cls: type, doc: str, backprop: bool = False) -> Callable[..., HebbianConvNet]:
+    """A builder of the SoftHebb family with ``block_cls`` blocks (``backprop``: alpha 0, Kaiming init)."""
+    def build(*, input_shape=(3, 32, 32), n_classes: int = 10, n_layers: int = 3,
+              channels: Sequence[int] | None = None, t_inv: Sequence[float] | None = None,
+              eta0: Sequence[float] | None = None, power: Sequence[float] | None = None,
+              hebbian: HebbianSettings | None = None, dropout: float = 0.5,
+              device: torch.device | str | None = None) -> HebbianConvNet:
+        if not 1 <= n_layers <= 11:
+            raise ValueError(f"n_layers must lie in [1, 11], got {n_layers}")
+        channels = _per_layer(channels, SOFTHEBB_CHANNELS, n_layers, "channels")
+        t_inv = _per_layer(t_inv, SOFTHEBB_T_INV, n_layers, "t_inv")
+        eta0 = _per_layer(eta0, SOFTHEBB_ETA0, n_layers, "eta0")
+        power = _per_layer(power, SOFTHEBB_POWER, n_layers, "power")
+        kernels = _per_layer(None, SOFTHEBB_KERNELS, n_layers, "kernels")
+        base = hebbian if hebbian is not None else HebbianSettings()
+        if backprop:
+            base = base.with_(**BACKPROP_HEBBIAN)
+        blocks, c_in = [], input_shape[0]
+        for i in range(n_layers):
+            s = base.with_(t_inv=t_inv[i], eta0=eta0[i])
+            blocks.append(block_cls(c_in, channels[i], kernels[i], kernels[i] // 2, s, power=power[i],
+                                    pool=_softhebb_pool(i, n_layers), device=device))
+            c_in = channels[i]
+        return HebbianConvNet(blocks, input_shape, n_classes, dropout, device)
+    build.__doc__ = doc
+    return build
 
 
-@register_model("softhebb")
-def softhebb(**kw: Any) -> HebbianConvNet:
-    """Journé et al. (2023): 96 -> 384 -> 1536, kernels 5/3/3, MaxPool(4,2,1) x2 then AvgPool(2,2)."""
-    return _softhebb_family(SoftHebbBlock, **kw)
+BACKPROP_HEBBIAN = {"alpha": 0.0, "init": "kaiming_uniform"}
 
-
-@register_model("softhebb_depthwise")
-def softhebb_depthwise(**kw: Any) -> HebbianConvNet:
-    """SoftHebb with depthwise-separable Hebbian convolutions (~6.7x fewer parameters)."""
-    return _softhebb_family(DepthwiseSeparableBlock, **kw)
-
-
-@register_model("softhebb_residual")
-def softhebb_residual(**kw: Any) -> HebbianConvNet:
-    """SoftHebb with inverted-bottleneck residual blocks (1x1 -> depthwise -> 1x1, Hebbian 1x1 shortcut)."""
-    return _softhebb_family(ResidualBlock, **kw)
-
-
-@register_model("backprop")
-def backprop(**kw: Any) -> HebbianConvNet:
-    """The ``softhebb`` architecture trained end to end by backprop (``alpha = 0``, Kaiming init)."""
-    hebbian = {**(kw.pop("hebbian", None) or {}), "alpha": 0.0, "init": "kaiming_uniform"}
-    return _softhebb_family(SoftHebbBlock, hebbian=hebbian, **kw)
+softhebb = register_model("softhebb")(_softhebb_family(
+    SoftHebbBlock, "Journé et al. (2023): 96 -> 384 -> 1536, kernels 5/3/3, MaxPool(4,2,1) x2 then AvgPool(2,2)."))
+softhebb_depthwise = register_model("softhebb_depthwise")(_softhebb_family(
+    DepthwiseSeparableBlock, "SoftHebb with depthwise-separable Hebbian convolutions (~6.7x fewer parameters)."))
+softhebb_residual = register_model("softhebb_residual")(_softhebb_family(
+    ResidualBlock, "SoftHebb with inverted-bottleneck residual blocks (1x1 -> depthwise -> 1x1, Hebbian 1x1 "
+                   "shortcut)."))
+backprop = register_model("backprop", fixed_hebbian=tuple(BACKPROP_HEBBIAN))(_softhebb_family(
+    SoftHebbBlock, "The ``softhebb`` architecture trained end to end by backprop (``alpha = 0``, Kaiming init).",
+    backprop=True))
 
 
 # ------------------------------------------------------------------------------------------ Lagani / Amato
-def _lagani(n_layers: int, input_shape=(3, 32, 32), n_classes: int = 10, channels: Sequence[int] | None = None,
-            hebbian: dict | None = None, eta0: float = 0.01, dropout: float = 0.5,
-            device: torch.device | str | None = None) -> HebbianConvNet:
-    channels = _per_layer(channels, (96, 128, 192, 256), n_layers, "channels")
-    kernels = (5, 3, 3, 3)
-    pools = (nn.MaxPool2d(2, 2), None, nn.MaxPool2d(2, 2), None)
-    base = HebbianSettings.from_kwargs(**{"mode": "hard", "cosine": True, "eta0": eta0, **(hebbian or {})})
-    blocks, c_in = [], input_shape[0]
-    for i in range(n_layers):
-        blocks.append(SoftHebbBlock(c_in, channels[i], kernels[i], 0, base, power=1.0, pool=pools[i],
-                                    device=device))
-        c_in = channels[i]
-    return HebbianConvNet(blocks, input_shape, n_classes, dropout, device)
+LAGANI_CHANNELS = (96, 128, 192, 256)
+LAGANI_KERNELS = (5, 3, 3, 3)
+LAGANI_ETA0 = 0.01
 
 
-@register_model("lagani_short")
-def lagani_short(**kw: Any) -> HebbianConvNet:
-    """Amato et al. (2019), 3 layers 96 -> 128 -> 192, no padding, hard WTA with cosine activation."""
-    return _lagani(3, **kw)
+def _lagani(n_layers: int, doc: str) -> Callable[..., HebbianConvNet]:
+    """A builder of Amato et al.'s network with ``n_layers`` layers (no padding; without ``hebbian``, hard WTA
+    with cosine activation)."""
+    def build(*, input_shape=(3, 32, 32), n_classes: int = 10, channels: Sequence[int] | None = None,
+              eta0: Sequence[float] | None = None, hebbian: HebbianSettings | None = None, dropout: float = 0.5,
+              device: torch.device | str | None = None) -> HebbianConvNet:
+        channels = _per_layer(channels, LAGANI_CHANNELS, n_layers, "channels")
+        eta0 = _per_layer(eta0, (LAGANI_ETA0,), n_layers, "eta0")
+        base = hebbian if hebbian is not None else HebbianSettings(mode="hard", cosine=True)
+        pools = (nn.MaxPool2d(2, 2), None, nn.MaxPool2d(2, 2), None)
+        blocks, c_in = [], input_shape[0]
+        for i in range(n_layers):
+            blocks.append(SoftHebbBlock(c_in, channels[i], LAGANI_KERNELS[i], 0, base.with_(eta0=eta0[i]),
+                                        power=1.0, pool=pools[i], device=device))
+            c_in = channels[i]
+        return HebbianConvNet(blocks, input_shape, n_classes, dropout, device)
+    build.__doc__ = doc
+    return build
 
 
-@register_model("lagani_deep")
-def lagani_deep(**kw: Any) -> HebbianConvNet:
-    """Amato et al. (2019), 4 layers 96 -> 128 -> 192 -> 256, no padding."""
-    return _lagani(4, **kw)
+lagani_short = register_model("lagani_short")(_lagani(
+    3, "Amato et al. (2019), 3 layers 96 -> 128 -> 192, no padding, hard WTA with cosine activation."))
+lagani_deep = register_model("lagani_deep")(_lagani(4, "Amato et al. (2019), 4 layers 96 -> 128 -> 192 -> 256, "
+                                                       "no padding."))

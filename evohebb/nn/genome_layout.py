@@ -1,7 +1,7 @@
-"""The genome: one flat vector per individual <-> the named parameter slices a plastic network declares.
+"""The genome layout: one flat vector per individual <-> the named parameter slices a plastic network declares.
 
-The network owns the meaning of each slice (``HebbianNetwork.genome_spec()``); this module only keeps the
-layout, so the ES layer can report and store genomes by name without knowing which rule is inside.
+The network builds its layout (``network.genome_layout``) and reads its parameters through it; the ES layer
+uses the same object to report and store genomes by name without knowing which rule is inside.
 """
 
 from __future__ import annotations
@@ -41,6 +41,12 @@ class GenomeLayout:
             raise ValueError(f"genome has {genome.shape[-1]} values, the layout needs {self.size}")
         lead = genome.shape[:-1]
         return {name: genome[..., self.slices[name]].reshape(*lead, *shape) for name, shape in self.shapes}
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.shapes]
+
+    def shape(self, name: str) -> tuple[int, ...]:
+        return dict(self.shapes)[name]
 
     def summary(self, genome: torch.Tensor) -> dict[str, dict[str, float]]:
         """Per-slice mean / std / min / max of one genome (for results.json and logs)."""

@@ -12,8 +12,12 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 * ``homeostasis`` — homeostatic synaptic scaling;
 * ``dale`` — Dale's principle: non-negative effective weights (weights are clamped at 0 after every update);
 * ``adaptive_lr`` / ``lr_power`` — SoftHebb's norm-dependent per-neuron rate;
-* ``sharing`` — None: conv-native update; ``max``/``min``/``median``: the rule applied per position of the
-  unrolled layer, copies aggregated per kernel entry (seed 002; see ``evohebb.plasticity.softhebb_unrolled``);
+* ``sharing`` — None: conv-native update (summed over positions); ``max``/``min``/``median``/``mean``: the rule
+  applied per position of the unrolled layer, copies aggregated per kernel entry (seed 002). Both go through
+  the one weight-sharing engine (:mod:`evohebb.plasticity.weight_sharing`) with the one SoftHebb rule
+  (:class:`~evohebb.plasticity.softhebb_rule.SoftHebbRule`). With zero padding the copies that would read
+  padding do not exist and are left out; with reflect (default), replicate or circular padding every copy
+  reads a real, mirrored pixel and counts;
 * ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
@@ -43,9 +47,9 @@ from evohebb.plasticity.competition import (
     top_k_wta,
 )
 from evohebb.plasticity.homeostasis import SynapticScaling
-from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, normalise_update, softhebb_delta
-from evohebb.plasticity.softhebb_unrolled import unrolled_softhebb_delta
-from evohebb.plasticity.weight_sharing import ConvGeometry, copy_valid_mask
+from evohebb.plasticity.conv_geometry import ConvGeometry
+from evohebb.plasticity.softhebb_rule import SoftHebbRule, normalise_update, rate_or_constant
+from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
 
 class SoftHebbConv2d(nn.Module):
@@ -80,6 +84,7 @@ class SoftHebbConv2d(nn.Module):
         self.scaling = SynapticScaling(out_channels, strength=s.homeostasis_strength, device=device) \
             if s.homeostasis else None
         self.plastic = s.alpha > 0.0
+        self.rule = SoftHebbRule()
         self._pending: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
 
@@ -119,7 +124,7 @@ class SoftHebbConv2d(nn.Module):
             a = lateral_inhibition(a, self.dog)
         if self.training and self.plastic:
             with torch.no_grad():
-                self._pending = self._hebbian_update(xp.detach(), u.detach(), a.detach())
+                self._pending = self._hebbian_update(x.detach(), xp.detach(), u.detach(), a.detach())
         return a
 
     def _patch_norm(self, xp: torch.Tensor) -> torch.Tensor:
@@ -148,32 +153,23 @@ class SoftHebbConv2d(nn.Module):
         self.bcm.update(y, dim=1)
         return self.bcm.modulate(y, dim=1)
 
-    def _hebbian_update(self, xp: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    def _hebbian_update(self, x: torch.Tensor, xp: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The rule's update of ``weight`` from one batch: conv-native (summed over positions) or, with
+        ``sharing``, aggregated over each kernel entry's copies of the unrolled layer. Zero padding: the copies
+        that read padding do not exist (masked); reflect/replicate/circular padding: every copy reads a real
+        (mirrored) pixel, so all of them count."""
         y = self.postsynaptic(a)
         s = self.settings
-        if s.sharing is not None:
-            delta = normalise_update(self._unrolled_delta(xp, y, u))
-        else:
-            corr = conv_correlation(xp, y, self.weight.shape, self.stride, self.dilation, self.groups)
-            delta = softhebb_delta(corr, y, u, self.weight, dim=1)
-        eta = adaptive_rate(self.weight, s.eta0, s.lr_power) if s.adaptive_lr else \
-            torch.full((self.out_channels,), s.eta0, device=delta.device)
+        pre, padding = (x, self.padding) if self.padding_mode == "zeros" else (xp, 0)
+        geom = ConvGeometry(self.in_channels, self.out_channels, self.kernel_size, self.stride, padding,
+                            pre.shape[-2], pre.shape[-1], self.dilation, self.groups)
+        update = self.rule.copy_update(pre.unsqueeze(0), y.unsqueeze(0), self.weight.detach().unsqueeze(0),
+                                       u.unsqueeze(0))
+        delta = normalise_update(reduce_copies(update, geom, s.sharing or CONV_NATIVE)[0])
+        eta = rate_or_constant(self.weight.detach(), s.eta0, s.adaptive_lr, s.lr_power)
         if self.scaling is not None:
             self._scale = self.scaling.update(y, dim=1)
         return eta.view(-1, 1, 1, 1) * delta
-
-    def _unrolled_delta(self, xp: torch.Tensor, y: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        if self.groups != 1 or self.dilation != 1:
-            raise ValueError("sharing (unrolled SoftHebb) supports groups=1 and dilation=1 only")
-        patches = F.unfold(xp, self.kernel_size, stride=self.stride)  # [B, D, L]
-        valid = None
-        if self.padding:  # copies reading padding do not exist in the unrolled layer
-            h, w = xp.shape[-2] - 2 * self.padding, xp.shape[-1] - 2 * self.padding
-            valid = copy_valid_mask(ConvGeometry(self.in_channels, self.out_channels, self.kernel_size,
-                                                 self.stride, self.padding, h, w), xp.device)
-            valid = valid.repeat(self.in_channels, 1)
-        return unrolled_softhebb_delta(patches, y.flatten(2), u.flatten(2), self.weight, self.settings.sharing,
-                                       valid)
 
     # ------------------------------------------------------------------------------------------ update
     @torch.no_grad()

@@ -1,26 +1,36 @@
-"""Unrolled convolution: a conv layer as its exact linear equivalent.
+"""Population layers of the unrolled plastic networks: the one unrolled conv layer and its linear twin.
 
-Neurons are input pixel×channel (``n_pre = Cin·H·W``, index ``ci·H·W + y·W + x``)
-and output pixel×channel (``n_post = Cout·Ho·Wo``, index ``co·Ho·Wo + l``).
-An edge connects input neuron ``(ci, oy·s+ky−p, ox·s+kx−p)`` to output neuron
-``(co, oy, ox)`` for every kernel entry ``(co, ci, ky, kx)`` whose input pixel is
-inside the image; the entry is realised by that set of ``(pre, post)`` copies.
+Both hold the weights of ``P`` individuals (leading population dimension) and learn through any
+:class:`~evohebb.plasticity.rule.PlasticityRule`: :meth:`PopulationLayer.delta` asks the rule for its
+per-copy update and reduces it with the weight-sharing engine (an unrolled conv's copies are aggregated per
+kernel entry; a linear layer has one copy per synapse). The conv's geometry (copies, padding masks, the dense
+oracle) lives in :mod:`evohebb.plasticity.conv_geometry`.
 
-The hot path never builds the dense ``n_post × n_pre`` matrix: weights are kept
-as shared kernels ``[P, Cout, Cin, k, k]`` (a population of ``P`` layers) and the
-forward is a grouped conv. :meth:`UnrolledConv2d.to_dense` and
-:meth:`UnrolledConv2d.copy_index` are the exact references used as test oracles.
+The hot path never builds the dense ``n_post × n_pre`` matrix of an unrolled conv: weights are kept as
+shared kernels ``[P, Cout, Cin, k, k]`` and the forward is one batched matmul of unfolded patches.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evohebb.plasticity.weight_sharing import ConvGeometry, copy_valid_mask, unfold_patches
+from evohebb.plasticity.conv_geometry import (
+    ConvGeometry,
+    copy_index,
+    copy_valid_mask,
+    dense_matrix,
+    linear_geometry,
+    unfold_patches,
+)
+from evohebb.plasticity.rule import PlasticityRule
+from evohebb.plasticity.weight_sharing import reduce_copies
 
-__all__ = ["UnrolledConv2d", "population_conv2d", "population_linear", "population_max_pool2d"]
+__all__ = ["PopulationLayer", "PopulationLinear", "UnrolledConv2d", "population_conv2d", "population_linear",
+           "population_max_pool2d"]
 
 
 def population_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int = 0) -> Tensor:
@@ -52,40 +62,53 @@ def population_linear(x: Tensor, weight: Tensor) -> Tensor:
     return torch.bmm(weight, x.unsqueeze(-1)).squeeze(-1)
 
 
-class UnrolledConv2d(nn.Module):
-    """A population of ``P`` unrolled conv layers without bias (weights shared per kernel entry)."""
+class PopulationLayer(nn.Module):
+    """A layer of ``P`` individuals' weights (``weight[P, ...]``) with a geometry and a plastic update."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        in_size: tuple[int, int],
-        stride: int = 1,
-        padding: int = 0,
-        population: int = 1,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        super().__init__()
-        self.geometry = ConvGeometry(
-            in_channels, out_channels, kernel_size, stride, padding, in_size[0], in_size[1]
-        )
-        if self.geometry.out_height < 1 or self.geometry.out_width < 1:
-            raise ValueError(
-                f"kernel {kernel_size} (stride {stride}, padding {padding}) does not fit input {in_size}"
-            )
-        self.register_buffer(
-            "weight",
-            torch.zeros(
-                population, out_channels, in_channels, kernel_size, kernel_size, device=device, dtype=dtype
-            ),
-        )
+    geometry: ConvGeometry
 
-    # ---- shapes and counts -------------------------------------------------
     @property
     def population(self) -> int:
         return self.weight.shape[0]
+
+    def set_population(self, population: int) -> None:
+        if population != self.population:
+            self.weight = self.weight.new_zeros(population, *self.weight.shape[1:])
+
+    def activity_map(self, a: Tensor, pre: bool) -> Tensor:
+        """Activity ``[P, ...]`` as the rule's ``[P, 1, C, H, W]`` map (rank 1: one sample per individual)."""
+        g = self.geometry
+        shape = (g.in_channels, g.in_height, g.in_width) if pre else (g.out_channels, g.out_height, g.out_width)
+        return a.reshape(a.shape[0], 1, *shape)
+
+    def neuron_map(self, t: Tensor | None, pre: bool) -> Tensor | None:
+        """Per-neuron tensor ``[P, ...]`` as a ``[P, C, H, W]`` map."""
+        return None if t is None else self.activity_map(t, pre)[:, 0]
+
+    def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
+              mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None) -> Tensor:
+        """The rule's update of this layer's weights, shaped like ``weight`` (not applied)."""
+        update = rule.copy_update(self.activity_map(x, True), self.activity_map(y, False), self.weight, state)
+        kw = {} if chunk_elements is None else {"chunk_elements": chunk_elements}
+        dw = reduce_copies(update, self.geometry, aggregation, mode, cache, **kw)
+        return dw.view_as(self.weight)
+
+
+class UnrolledConv2d(PopulationLayer):
+    """A population of ``P`` unrolled conv layers without bias (weights shared per kernel entry).
+
+    Neurons are input pixel×channel (``n_pre = Cin·H·W``) and output pixel×channel (``n_post = Cout·Ho·Wo``);
+    kernel entry ``(co, ci, ky, kx)`` is realised by the copies that :meth:`copy_index` lists."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, in_size: tuple[int, int],
+                 stride: int = 1, padding: int = 0, population: int = 1,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.geometry = ConvGeometry(in_channels, out_channels, kernel_size, stride, padding, in_size[0], in_size[1])
+        if self.geometry.out_height < 1 or self.geometry.out_width < 1:
+            raise ValueError(f"kernel {kernel_size} (stride {stride}, padding {padding}) does not fit input {in_size}")
+        self.register_buffer("weight", torch.zeros(population, *self.geometry.weight_shape, device=device,
+                                                   dtype=dtype))
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -99,19 +122,16 @@ class UnrolledConv2d(nn.Module):
 
     @property
     def n_pre(self) -> int:
-        g = self.geometry
-        return g.in_channels * g.in_height * g.in_width
+        return self.in_shape[0] * self.in_shape[1] * self.in_shape[2]
 
     @property
     def n_post(self) -> int:
-        g = self.geometry
-        return g.out_channels * g.n_positions
+        return self.geometry.out_channels * self.geometry.n_positions
 
     @property
     def n_conv_parameters(self) -> int:
         """Weights of the conv (= number of kernel entries)."""
-        g = self.geometry
-        return g.out_channels * g.in_channels * g.kernel_size**2
+        return self.geometry.out_channels * self.geometry.entry_size
 
     @property
     def n_edges(self) -> int:
@@ -124,29 +144,9 @@ class UnrolledConv2d(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         return {"conv": self.n_conv_parameters, "unrolled": self.n_edges, "dense": self.n_pre * self.n_post}
 
-    # ---- index maps ----------------------------------------------------------
     def copy_index(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Every edge as ``(entry, pre, post)`` int64 tensors ``[E]``.
-
-        ``entry`` is the flat kernel index ``((co·Cin + ci)·k + ky)·k + kx``; the
-        copies of one kernel entry are the edges with that ``entry``."""
-        g = self.geometry
-        k, s, p = g.kernel_size, g.stride, g.padding
-        co, ci, ky, kx, oy, ox = torch.meshgrid(
-            torch.arange(g.out_channels),
-            torch.arange(g.in_channels),
-            torch.arange(k),
-            torch.arange(k),
-            torch.arange(g.out_height),
-            torch.arange(g.out_width),
-            indexing="ij",
-        )
-        iy, ix = oy * s + ky - p, ox * s + kx - p
-        ok = (iy >= 0) & (iy < g.in_height) & (ix >= 0) & (ix < g.in_width)
-        entry = ((co * g.in_channels + ci) * k + ky) * k + kx
-        pre = (ci * g.in_height + iy) * g.in_width + ix
-        post = (co * g.out_height + oy) * g.out_width + ox
-        return entry[ok], pre[ok], post[ok]
+        """Every edge as ``(entry, pre, post)`` int64 tensors ``[E]`` (see :func:`conv_geometry.copy_index`)."""
+        return copy_index(self.geometry)
 
     def copies(self, co: int, ci: int, ky: int, kx: int) -> Tensor:
         """``[n, 2]`` (pre, post) pairs realising one kernel entry."""
@@ -158,19 +158,9 @@ class UnrolledConv2d(nn.Module):
     def to_dense(self, weight: Tensor | None = None) -> Tensor:
         """Dense ``[P, n_post, n_pre]`` matrix of the unrolled layer (small layers only)."""
         w = self.weight if weight is None else weight
-        squeeze = w.dim() == 4
-        if squeeze:
-            w = w.unsqueeze(0)
-        entry, pre, post = self.copy_index()
-        entry, pre, post = entry.to(w.device), pre.to(w.device), post.to(w.device)
-        dense = w.new_zeros(w.shape[0], self.n_post, self.n_pre)
-        dense[:, post, pre] = w.reshape(w.shape[0], -1)[:, entry]
-        return dense[0] if squeeze else dense
-
-    # ---- compute -------------------------------------------------------------
-    def set_population(self, population: int) -> None:
-        if population != self.population:
-            self.weight = self.weight.new_zeros(population, *self.weight.shape[1:])
+        single = w.dim() == 4
+        dense = dense_matrix(self.geometry, w.unsqueeze(0) if single else w)
+        return dense[0] if single else dense
 
     def forward(self, x: Tensor) -> Tensor:
         """``[P, Cin, H, W]`` → pre-activation ``[P, Cout, Ho, Wo]``."""
@@ -179,7 +169,23 @@ class UnrolledConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         g = self.geometry
-        return (
-            f"{g.in_channels}->{g.out_channels}, k={g.kernel_size}, stride={g.stride}, padding={g.padding}, "
-            f"in={g.in_height}x{g.in_width}, P={self.population}"
-        )
+        return (f"{g.in_channels}->{g.out_channels}, k={g.kernel_size}, stride={g.stride}, padding={g.padding}, "
+                f"in={g.in_height}x{g.in_width}, P={self.population}")
+
+
+class PopulationLinear(PopulationLayer):
+    """A population of ``P`` fully connected layers without bias: ``weight [P, n_out, n_in]``."""
+
+    def __init__(self, in_features: int, out_features: int, population: int = 1,
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.geometry = linear_geometry(in_features, out_features)
+        self.register_buffer("weight", torch.zeros(population, out_features, in_features, device=device,
+                                                   dtype=dtype))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[P, n_in]`` → ``[P, n_out]``."""
+        return population_linear(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"{self.geometry.in_channels}->{self.geometry.out_channels}, P={self.population}"

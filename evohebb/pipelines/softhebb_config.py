@@ -5,12 +5,13 @@ Presets (``configs/softhebb_*.yaml``) set the ``hebbian`` mechanisms of seed 001
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from evohebb.config import ConfigError, option
-
-ARCHITECTURES = ("softhebb", "softhebb_depthwise", "softhebb_residual", "lagani_short", "lagani_deep", "backprop")
+from evohebb.nn.architectures import hebbian_fields_set_by, list_models, model_settings
+from evohebb.nn.softhebb_settings import HebbianSettings
+from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
 
 @dataclass
@@ -24,42 +25,35 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    architecture: str = option("softhebb", choices=ARCHITECTURES, help="registered architecture name")
+    """The architecture and its per-layer settings; an architecture reads only some of them (its builder's
+    arguments, ``evohebb.nn.architectures.model_settings``), and one it does not read must keep its default."""
+
+    architecture: str = option("softhebb", choices=tuple(list_models()), help="registered architecture name")
     n_layers: int = option(3, low=1, high=11, help="depth of the softhebb family (3 to 11 in seed 000)")
-    channels: list[int] | None = option(None, help="output channels per layer (default 96, 384, 1536, ...)")
+    channels: list[int] | None = option(None, help="output channels per layer (default 96, 384, 1536, ...; "
+                                                   "lagani: 96, 128, 192, 256)")
     t_inv: list[float] | None = option(None, help="soft-WTA inverse temperature per layer (1, 0.65, 0.25)")
-    eta0: list[float] | None = option(None, help="base Hebbian rate per layer (0.08, 0.005, 0.01)")
+    eta0: list[float] | None = option(None, help="base Hebbian rate per layer (0.08, 0.005, 0.01; lagani: 0.01)")
     power: list[float] | None = option(None, help="triangle activation power per layer (0.7, 1.4, 1.0)")
     dropout: float = option(0.5, low=0.0, high=1.0, high_inclusive=False, help="readout dropout")
 
-
-@dataclass
-class HebbianConfig:
-    """Mechanisms applied to every Hebbian layer (see evohebb.nn.softhebb_conv.HebbianSettings)."""
-    mode: str = option("soft", choices=("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold"),
-                       help="competition")
-    anti_hebbian: bool = option(True, help="soft WTA: negate non-winners' updates")
-    adaptive_lr: bool = option(True, help="per-neuron rate eta0 * (| |W_k| - 1 | + 1e-10) ** lr_power")
-    lr_power: float = option(0.5, low=0.0, help="exponent of the adaptive rate")
-    top_k: int = option(1, low=1, help="winners per position (mode topk)")
-    cosine: bool = option(False, help="cosine-similarity activation")
-    lateral_inhibition: bool = option(False, help="difference-of-Gaussians surround inhibition")
-    sigma_e: float = option(1.2, low=0.0, low_inclusive=False, help="excitatory Gaussian sigma")
-    sigma_i: float = option(1.4, low=0.0, low_inclusive=False, help="inhibitory Gaussian sigma")
-    lateral_kernel: int = option(5, low=1, help="lateral inhibition kernel size (odd)")
-    bcm_decay: float = option(0.5, low=0.0, high=1.0, high_inclusive=False, help="BCM theta decay d")
-    temporal_window: int = option(500, low=1, help="temporal competition history length")
-    competition_k: float = option(2.0, help="threshold competition: winners above mean + k * std")
-    presynaptic: str | None = option(None, choices=("softmax", "lp_norm"), help="presynaptic competition")
-    presynaptic_p: float = option(2.0, low=0.0, low_inclusive=False, help="p of the lp_norm competition")
-    homeostasis: bool = option(False, help="homeostatic synaptic scaling")
-    homeostasis_strength: float = option(0.01, low=0.0, help="synaptic scaling strength")
-    dale: bool = option(False, help="Dale's principle: non-negative effective weights")
-    alpha: float = option(1.0, low=0.0, high=1.0, help="1: Hebbian only; <1 mixes in backprop gradients")
-    init: str = option("softhebb", choices=("softhebb", "kaiming_uniform"), help="weight initialisation")
-    init_radius: float = option(25.0, low=0.0, low_inclusive=False, help="softhebb init: initial weight norm")
-    sharing: str | None = option(None, choices=("max", "min", "median", "mean"),
-                                 help="unrolled SoftHebb (seed 002): per-position updates aggregated per kernel entry")
+    def validate(self) -> None:
+        reads = [name for name in model_settings(self.architecture) if hasattr(self, name)]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "architecture" or f.name in reads or value == f.default:
+                continue
+            readers = [name for name in list_models() if f.name in model_settings(name)]
+            default = "null" if f.default is None else repr(f.default)
+            raise ConfigError(f"{f.name}: {value!r} does not apply to the architecture {self.architecture!r} (it "
+                              f"reads {', '.join(reads)}); allowed: the default {default}, or an architecture "
+                              f"that reads it: {', '.join(map(repr, readers))}")
+        if "n_layers" in reads:
+            for name in ("channels", "t_inv", "eta0", "power"):
+                values = getattr(self, name)
+                if values is not None and len(values) != self.n_layers:
+                    raise ConfigError(f"{name}: {values!r} has {len(values)} values; allowed: one per layer "
+                                      f"(n_layers={self.n_layers}) or null for the defaults")
 
 
 @dataclass
@@ -74,7 +68,6 @@ class UnsupervisedConfig:
                                              "plasticity state) from the last checkpoint of this run directory; "
                                              "the readout then trains afresh")
     log_every: int = option(100, low=1, help="log weight statistics every N updates")
-    checkpoint_every: int = option(1000, low=1, help="checkpoint every N updates")
 
 
 @dataclass
@@ -90,20 +83,33 @@ class ReadoutConfig:
 
 
 @dataclass
-class SoftHebbConfig:
-    name: str | None = option(None, help="run name (runs/<name>)")
-    seed: int = option(0, help="seed of every RNG")
-    device: str = option("cpu", help="torch device: cpu, cuda, cuda:1, or auto")
+class CheckpointConfig(CheckpointSettings):
+    every: int = option(1000, low=1, help="checkpoint every N Hebbian updates (and at the end of the phase); "
+                                          "the readout checkpoints after every epoch")
+
+
+@dataclass
+class SoftHebbConfig(RunSettings):
+    """The run section (name, seed, device, checkpoint; see RunSettings) and the two phases."""
+
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
+    hebbian: HebbianSettings = field(default_factory=HebbianSettings)
     unsupervised: UnsupervisedConfig = field(default_factory=UnsupervisedConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
-    keep_checkpoints: int = option(3, low=1, help="step checkpoints kept besides the best")
     receptive_fields: bool = option(True, help="write receptive fields (layer-1 kernels, deeper layers' preferred "
                                                "inputs) to TensorBoard and figures/")
 
     def validate(self) -> None:
+        super().validate()
+        architecture = self.model.architecture
+        for name in hebbian_fields_set_by(architecture):
+            value, default = getattr(self.hebbian, name), getattr(HebbianSettings(), name)
+            if value != default:
+                where = f"set model.{name}, one value per layer" if hasattr(self.model, name) else "fixed"
+                raise ConfigError(f"hebbian.{name}: {value!r} is set by the architecture {architecture!r} itself "
+                                  f"({where}); allowed: the default {default!r}")
         hybrid = self.hebbian.alpha < 1.0 and self.model.architecture != "backprop"
         if hybrid and self.unsupervised.bp_lr <= 0:
             raise ConfigError(f"unsupervised.bp_lr: {self.unsupervised.bp_lr} gives hebbian.alpha="

@@ -17,21 +17,29 @@ postsynaptic neurons (activity ``y_j`` / ``o_j``). Weight tensors are laid out
   postsynaptic ones; after a pooling layer the pooled neurons are fresh
   neurons (own ``A, C, D, η``; no ``B``), see :func:`neuron_centric_group_roles`.
 
-Everything here is a pure tensor function: no weights are owned, nothing is
-written anywhere. Modules decide when to apply the update, modulators scale it.
+Each rule is written once, as the per-copy update of :mod:`evohebb.plasticity.rule`; the weight-sharing
+engine turns it into a linear layer's, a conv-native layer's or an unrolled conv's update. No weights are
+owned, nothing is written anywhere. Layers decide when to apply the update, modulators scale it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
+
+from evohebb.plasticity.conv_geometry import linear_geometry
+from evohebb.plasticity.rule import CopyUpdate, NeuronRate, Term
+from evohebb.plasticity.weight_sharing import reduce_copies
 
 __all__ = [
     "NEURON_PARAM_NAMES",
+    "NeuronCentricABCD",
     "NeuronParams",
+    "SynapseCentricABCD",
+    "SynapseParams",
     "neuron_centric_abcd",
     "neuron_centric_group_roles",
     "neuron_centric_parameter_count",
@@ -53,6 +61,51 @@ class NeuronParams(NamedTuple):
     eta: Tensor
 
 
+class SynapseParams(NamedTuple):
+    """Per-synapse (per kernel entry) ABCD parameters, each ``[P, Cout, K]`` or shaped like the weight."""
+
+    A: Tensor
+    B: Tensor
+    C: Tensor
+    D: Tensor
+    eta: Tensor
+
+
+class NeuronCentricABCD:
+    """``Δw_ij = (η_i + η_j)/2 · (A_i x_i + B_j y_j + C_i C_j x_i y_j + D_i D_j)``; ``state`` is
+    ``(pre_params, post_params)``: :class:`NeuronParams` shaped like ``pre[:, 0]`` and ``post[:, 0]``."""
+
+    def copy_update(self, pre: Tensor, post: Tensor, weight: Tensor | None,
+                    state: tuple[NeuronParams, NeuronParams]) -> CopyUpdate:
+        p, q = state
+        if p.A is None or q.B is None:
+            raise ValueError("neuron-centric ABCD needs A on the presynaptic and B on the postsynaptic group")
+        return CopyUpdate(
+            terms=(Term(pre=p.A.unsqueeze(1) * pre, name="A"),
+                   Term(post=q.B.unsqueeze(1) * post, name="B"),
+                   Term(pre=p.C.unsqueeze(1) * pre, post=q.C.unsqueeze(1) * post, name="C"),
+                   Term(pre=p.D.unsqueeze(1), post=q.D.unsqueeze(1), constant=True, name="D")),
+            rate=NeuronRate(p.eta, q.eta))
+
+
+class SynapseCentricABCD:
+    """``Δw_ij = η_ij (A_ij o_i o_j + B_ij o_i + C_ij o_j + D_ij)`` (Najarro & Risi); ``state`` is
+    :class:`SynapseParams`, one value per synapse (per kernel entry on a conv)."""
+
+    def copy_update(self, pre: Tensor, post: Tensor, weight: Tensor | None, state: SynapseParams) -> CopyUpdate:
+        P, c = post.shape[0], post.shape[2]
+        A, B, C, D, eta = (t.reshape(P, c, -1) for t in state)
+        return CopyUpdate(terms=(Term(pre=pre, post=post, coef=eta * A, name="A"),
+                                 Term(pre=pre, coef=eta * B, name="B"),
+                                 Term(post=post, coef=eta * C, name="C"),
+                                 Term(coef=eta * D, constant=True, name="D")))
+
+
+def _as_population(t: Tensor, lead: tuple[int, ...]) -> Tensor:
+    """``[..., n]`` → ``[P, 1, n, 1, 1]`` (one neuron per 1×1 channel)."""
+    return t.reshape(math.prod(lead), 1, t.shape[-1], 1, 1)
+
+
 def synapse_centric_abcd(
     pre: Tensor, post: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor, eta: Tensor
 ) -> Tensor:
@@ -65,9 +118,12 @@ def synapse_centric_abcd(
     Returns:
         ``Δw`` of shape ``[..., n_post, n_pre]``.
     """
-    oi = pre.unsqueeze(-2)  # [..., 1, n_pre]
-    oj = post.unsqueeze(-1)  # [..., n_post, 1]
-    return eta * (A * oi * oj + B * oi + C * oj + D)
+    lead = pre.shape[:-1]
+    P = math.prod(lead)
+    params = SynapseParams(*(t.reshape(P, post.shape[-1], pre.shape[-1]) for t in (A, B, C, D, eta)))
+    update = SynapseCentricABCD().copy_update(_as_population(pre, lead), _as_population(post, lead), None, params)
+    dw = reduce_copies(update, linear_geometry(pre.shape[-1], post.shape[-1]))
+    return dw.reshape(*lead, post.shape[-1], pre.shape[-1])
 
 
 def neuron_centric_abcd(
@@ -83,17 +139,17 @@ def neuron_centric_abcd(
     Returns:
         ``Δw`` of shape ``[..., n_post, n_pre]``.
     """
-    if pre_params.A is None or post_params.B is None:
-        raise ValueError("neuron_centric_abcd needs A on the presynaptic and B on the postsynaptic group")
-    # The bracket A_i x_i + B_j y_j + (C_i x_i)(C_j y_j) + D_i D_j is a rank-4 sum of
-    # outer products: one batched matmul [.., n_post, 4] @ [.., 4, n_pre].
-    ones_pre = torch.ones_like(pre)
-    ones_post = torch.ones_like(post)
-    left = torch.stack([post_params.C * post, post_params.D, ones_post, post_params.B * post], dim=-1)
-    right = torch.stack([pre_params.C * pre, pre_params.D, pre_params.A * pre, ones_pre], dim=-2)
-    bracket = torch.matmul(left, right)
-    rate = (pre_params.eta.unsqueeze(-2) + post_params.eta.unsqueeze(-1)).mul_(0.5)
-    return bracket.mul_(rate)
+    lead = pre.shape[:-1]
+    P = math.prod(lead)
+
+    def group(params: NeuronParams, n: int) -> NeuronParams:
+        return NeuronParams(*(None if t is None else t.reshape(P, n, 1, 1) for t in params))
+
+    update = NeuronCentricABCD().copy_update(
+        _as_population(pre, lead), _as_population(post, lead), None,
+        (group(pre_params, pre.shape[-1]), group(post_params, post.shape[-1])))
+    dw = reduce_copies(update, linear_geometry(pre.shape[-1], post.shape[-1]))
+    return dw.reshape(*lead, post.shape[-1], pre.shape[-1])
 
 
 def neuron_centric_group_roles(n_layers: int, pooled_after: Sequence[bool] = ()) -> list[tuple[bool, bool]]:

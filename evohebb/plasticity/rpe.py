@@ -20,13 +20,40 @@ dopamine signal ``[P]`` that multiplies any rule's ``Δw``:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-__all__ = ["PREDICTIONS", "SCALES", "RewardModulator", "reward_prediction_error", "rpe_scale"]
+from evohebb.config import Settings, option
+
+__all__ = ["PREDICTIONS", "SCALES", "RPESettings", "RewardModulator", "reward_prediction_error", "rpe_scale"]
 
 PREDICTIONS = ("running_average", "greedy")
 SCALES = ("proportional", "sign")
+
+
+@dataclass(frozen=True)
+class RPESettings(Settings):
+    """Settings of the reward-prediction-error modulator (see the module doc)."""
+
+    enabled: bool = option(False, help="scale plasticity by a dopamine-like reward-prediction error (RPE)")
+    prediction: str = option("running_average", choices=PREDICTIONS,
+                             help="running average of reward, or seed 003's greedy binary prediction")
+    rate: float = option(0.1, low=0.0, high=1.0, help="running-average rate of the reward prediction")
+    gain_positive: float = option(1.0, help="gain for RPE > 0")
+    gain_negative: float = option(1.0, help="gain for RPE < 0")
+    zero_scale: float = option(0.0, help="scale when RPE == 0 (0: no learning)")
+    scale: str = option("proportional", choices=SCALES,
+                        help="gain x RPE, or the RPE's sign times the gain (seed 003)")
+    initial_prediction: float = option(0.0, help="running-average prediction at the start of an episode")
+    evolvable: bool = option(False, help="put the two gains into the genome (per individual)")
+
+    def validate(self) -> None:
+        from evohebb.config import ConfigError
+        if self.evolvable and not self.enabled:
+            raise ConfigError("evolvable: true needs enabled: true (there is no RPE whose gains could evolve); "
+                              "allowed: false, or set enabled: true")
 
 
 def reward_prediction_error(reward: Tensor, prediction: Tensor) -> Tensor:
@@ -42,8 +69,6 @@ def rpe_scale(
     scale: str = "proportional",
 ) -> Tensor:
     """Dopamine scale of the plasticity rate from the RPE (see the module doc)."""
-    if scale not in SCALES:
-        raise ValueError(f"scale={scale!r} is not supported; use one of {SCALES}")
     if scale == "proportional":
         pos, neg = gain_positive * rpe, gain_negative * rpe
     else:
@@ -54,46 +79,28 @@ def rpe_scale(
 
 
 class RewardModulator:
-    """Stateful RPE modulator for a population (state shape ``[P]``)."""
+    """Stateful RPE modulator for a population (state shape ``[P]``): a per-individual modulator
+    (:mod:`evohebb.plasticity.modulators`) whose factor is the dopamine of the last reward."""
 
-    def __init__(
-        self,
-        prediction: str = "running_average",
-        rate: float = 0.1,
-        gain_positive: float = 1.0,
-        gain_negative: float = 1.0,
-        zero_scale: float = 0.0,
-        scale: str = "proportional",
-        initial_prediction: float = 0.0,
-    ) -> None:
-        if prediction not in PREDICTIONS:
-            raise ValueError(f"prediction={prediction!r} is not supported; use one of {PREDICTIONS}")
-        if scale not in SCALES:
-            raise ValueError(f"scale={scale!r} is not supported; use one of {SCALES}")
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"rate={rate} must lie in [0, 1]")
-        self.prediction_kind = prediction
-        self.rate = rate
-        self.gain_positive = gain_positive
-        self.gain_negative = gain_negative
-        self.zero_scale = zero_scale
-        self.scale = scale
-        self.initial_prediction = initial_prediction
+    def __init__(self, settings: RPESettings | None = None) -> None:
+        self.settings = settings if settings is not None else RPESettings(enabled=True)
         self.prediction: Tensor = torch.zeros(0)
         self.last_rpe: Tensor = torch.zeros(0)
+        self.dopamine: Tensor | None = None
 
     def reset(
         self, population: int, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32
     ) -> None:
         """Forget the reward history of every individual."""
         self.prediction = torch.full(
-            (population,), float(self.initial_prediction), device=device, dtype=dtype
+            (population,), float(self.settings.initial_prediction), device=device, dtype=dtype
         )
         self.last_rpe = torch.zeros(population, device=device, dtype=dtype)
+        self.dopamine = None
 
     def predict(self, explored: Tensor | None = None) -> Tensor:
         """The current reward prediction ``[P]``."""
-        if self.prediction_kind == "greedy":
+        if self.settings.prediction == "greedy":
             pred = torch.ones_like(self.prediction)
             if explored is not None:
                 pred = torch.where(explored, torch.zeros_like(pred), pred)
@@ -108,6 +115,7 @@ class RewardModulator:
         gain_negative: Tensor | None = None,
     ) -> Tensor:
         """Dopamine ``[P]`` for rewards ``[P]``; updates the running prediction."""
+        s = self.settings
         reward = torch.as_tensor(reward, dtype=self.prediction.dtype, device=self.prediction.device)
         if reward.shape != self.prediction.shape:
             raise ValueError(
@@ -115,9 +123,16 @@ class RewardModulator:
                 f"{tuple(self.prediction.shape)}; call reset(population) first"
             )
         rpe = reward_prediction_error(reward, self.predict(explored))
-        if self.prediction_kind == "running_average":
-            self.prediction = self.prediction + self.rate * (reward - self.prediction)
+        if s.prediction == "running_average":
+            self.prediction = self.prediction + s.rate * (reward - self.prediction)
         self.last_rpe = rpe
-        gp = self.gain_positive if gain_positive is None else gain_positive
-        gn = self.gain_negative if gain_negative is None else gain_negative
-        return rpe_scale(rpe, gp, gn, self.zero_scale, self.scale)
+        gp = s.gain_positive if gain_positive is None else gain_positive
+        gn = s.gain_negative if gain_negative is None else gain_negative
+        self.dopamine = rpe_scale(rpe, gp, gn, s.zero_scale, s.scale)
+        return self.dopamine
+
+    def factor(self, layer: int, delta: Tensor) -> Tensor | None:
+        """Modulator interface: the last dopamine per individual, shaped to broadcast over ``delta``."""
+        if self.dopamine is None:
+            return None
+        return self.dopamine.view(-1, *([1] * (delta.dim() - 1)))

@@ -1,126 +1,51 @@
-"""Weight sharing for unrolled convolutions: aggregate the copies of each kernel entry.
+"""The weight-sharing engine: any rule's per-copy update → the update of a layer's (shared) weights.
 
-An unrolled conv layer has one synapse per (output position ``l``, kernel entry
-``e = (co, ci, ky, kx)``) whose input pixel lies inside the image. After a
-Hebbian step the copies of one kernel entry disagree; weight sharing restores a
-single conv kernel by aggregating, for each kernel entry, over its copies with
-``max``, ``min``, ``median`` (lower median, as ``torch.median``) or ``mean``.
+A rule returns its per-copy update in factored form (:class:`~evohebb.plasticity.rule.CopyUpdate`); this
+module reduces it over the copies of every kernel entry:
 
-Semantics (two modes, ``mode=``):
+* ``aggregation="sum"`` — a conv-native layer: the update is the sum over positions (the conv's gradient
+  shape; for SoftHebb exactly ``torch.nn.grad.conv2d_weight``);
+* ``"max"``, ``"min"``, ``"median"`` (lower median, as ``torch.median``) or ``"mean"`` — an unrolled conv
+  layer whose copies are re-shared after each step (seed 002). Because all copies hold the same weight before
+  the step, aggregating ``w + Δw_copy`` equals ``w + agg(Δw_copy)``, so the result is the shared ``Δw``;
+* a linear layer has one copy per synapse (``L = 1``): every aggregation returns the update itself.
 
-* ``"terms"`` (default, the thesis): every term of the neuron-centric rule and
-  the rate are aggregated separately over the copies, then combined::
+Two modes (``mode=``):
 
-      Δw_e = agg(η) · (agg(A_i x_i) + agg(B_j y_j) + agg(C_i C_j x_i y_j) + agg(D_i D_j))
+* ``"delta"`` — the per-copy ``Δw`` is formed in full and aggregated, ``Δw_e = agg(Δw_copy)``;
+* ``"terms"`` (the thesis's neuron-centric ABCD) — every term and the rate are aggregated separately, then
+  combined: ``Δw_e = agg(rate) · Σ_t agg(term_t)``. Activity-free terms and the rate are cached per genome.
 
-  with ``η = (η_i + η_j)/2`` per copy.
-* ``"delta"``: the per-copy update ``Δw_ij`` is computed in full and aggregated,
-  ``Δw_e = agg(Δw_ij)``.
-
-Because all copies hold the same weight before the step, aggregating the new
-weights ``w + Δw_ij`` equals ``w + agg(Δw_ij)`` for all four aggregations, so
-both modes return the shared ``Δw``.
-
-Everything is computed from unfolded patches (``torch.nn.functional.unfold``):
-the pre-only term is ``[P, Cin·k², L]``, the post-only term ``[P, Cout, L]``
-and the product terms (``C`` and, in ``delta`` mode, everything) are formed as
-``[P, Cout, Cin·k², L]`` in population chunks for max/min/median, or reduced
-by one ``einsum`` (a matmul) for ``mean``. ``D`` and ``η`` terms do not depend on
-activity; :func:`shared_constant_terms` computes them once per genome.
-Copies that fall on padding do not exist (they are masked out).
+``sum`` and ``mean`` are linear, so they are computed in closed form (``einsum`` over unfolded patches, or
+``conv2d_weight``); ``max``/``min``/``median`` build the per-copy tensor ``[p, c, K, L]`` in chunks of
+``chunk_elements``. In an unrolled conv the copies that would read zero padding do not exist and are masked
+out (:func:`~evohebb.plasticity.conv_geometry.copy_valid_mask`); a conv-native layer applies every entry at
+every position (zero padding reads zeros). No loop over neurons, synapses or positions.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
-import torch.nn.functional as F
+import torch.nn.grad
 from torch import Tensor
 
-from evohebb.plasticity.abcd import NeuronParams
+from evohebb.plasticity.conv_geometry import ConvGeometry, copy_valid_mask, unfold_patches
+from evohebb.plasticity.rule import CopyUpdate, NeuronRate, Term
 
-__all__ = [
-    "AGGREGATIONS",
-    "SHARING_MODES",
-    "ConvGeometry",
-    "SharedConstants",
-    "aggregate_copies",
-    "copy_valid_mask",
-    "shared_constant_terms",
-    "shared_neuron_centric_abcd",
-    "unfold_patches",
-]
+__all__ = ["AGGREGATIONS", "CONV_NATIVE", "SHARING_MODES", "aggregate_copies", "reduce_copies"]
 
 AGGREGATIONS = ("max", "min", "median", "mean")
+CONV_NATIVE = "sum"
 SHARING_MODES = ("terms", "delta")
+_LINEAR = ("sum", "mean")
 
-#: elements of one ``[p, Cout, Cin·k², L]`` chunk (float32: 4 bytes each)
+#: elements of one ``[p, c, K, L]`` chunk (float32: 4 bytes each)
 DEFAULT_CHUNK_ELEMENTS = 1 << 20
 
 
-class ConvGeometry(NamedTuple):
-    in_channels: int
-    out_channels: int
-    kernel_size: int
-    stride: int
-    padding: int
-    in_height: int
-    in_width: int
-
-    @property
-    def out_height(self) -> int:
-        return (self.in_height + 2 * self.padding - self.kernel_size) // self.stride + 1
-
-    @property
-    def out_width(self) -> int:
-        return (self.in_width + 2 * self.padding - self.kernel_size) // self.stride + 1
-
-    @property
-    def n_positions(self) -> int:
-        return self.out_height * self.out_width
-
-
-class SharedConstants(NamedTuple):
-    """Activity-independent aggregated terms of one conv layer: ``[P, Cout, Cin·k²]`` each."""
-
-    D: Tensor
-    eta: Tensor
-
-
-def _check_aggregation(aggregation: str) -> None:
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation={aggregation!r} is not supported; use one of {AGGREGATIONS}")
-
-
-def copy_valid_mask(geom: ConvGeometry, device: torch.device | str | None = None) -> Tensor | None:
-    """``[k², L]`` bool: whether kernel offset ``(ky, kx)`` at output position ``l``
-    hits a real input pixel (a synapse exists). ``None`` when there is no padding
-    (every copy exists)."""
-    if geom.padding == 0:
-        return None
-    ones = torch.ones(1, 1, geom.in_height, geom.in_width, device=device)
-    cols = F.unfold(ones, geom.kernel_size, padding=geom.padding, stride=geom.stride)
-    return cols[0] > 0.5
-
-
-def unfold_patches(x: Tensor, geom: ConvGeometry) -> Tensor:
-    """``[P, Cin, H, W]`` → ``[P, Cin·k², L]`` (index ``ci·k² + ky·k + kx``).
-
-    Same result as ``torch.nn.functional.unfold`` (tested), built from a strided
-    ``Tensor.unfold`` view and one copy: ~10× faster than ``F.unfold`` on CPU."""
-    k, s, p = geom.kernel_size, geom.stride, geom.padding
-    if p:
-        x = F.pad(x, (p, p, p, p))
-    P, C = x.shape[:2]
-    v = x.unfold(2, k, s).unfold(3, k, s)  # [P, C, Ho, Wo, k, k] view
-    return v.permute(0, 1, 4, 5, 2, 3).reshape(P, C * k * k, -1)
-
-
 def aggregate_copies(values: Tensor, aggregation: str, valid: Tensor | None = None, dim: int = -1) -> Tensor:
-    """Aggregate ``values`` over the copies along ``dim``; ``valid`` (broadcastable
-    bool) marks which copies exist. Median is the lower median (``torch.median``)."""
-    _check_aggregation(aggregation)
+    """Aggregate ``values`` over the copies along ``dim``; ``valid`` (broadcastable bool) marks the copies that
+    exist. Median is the lower median (``torch.median``)."""
     if valid is None:
         if aggregation == "max":
             return values.amax(dim)
@@ -128,165 +53,272 @@ def aggregate_copies(values: Tensor, aggregation: str, valid: Tensor | None = No
             return values.amin(dim)
         if aggregation == "mean":
             return values.mean(dim)
-        return values.median(dim).values
+        if aggregation == "sum":
+            return values.sum(dim)
+        if aggregation == "median":
+            return values.median(dim).values
+        raise _unknown(aggregation)
     if aggregation == "max":
         return values.masked_fill(~valid, float("-inf")).amax(dim)
     if aggregation == "min":
         return values.masked_fill(~valid, float("inf")).amin(dim)
-    if aggregation == "mean":
-        v = values.masked_fill(~valid, 0.0)
-        return v.sum(dim) / valid.expand(v.shape).sum(dim).clamp_min(1)
-    return values.masked_fill(~valid, float("nan")).nanmedian(dim).values
+    if aggregation in _LINEAR:
+        v = values.masked_fill(~valid, 0.0).sum(dim)
+        return v if aggregation == "sum" else v / valid.expand(values.shape).sum(dim).clamp_min(1)
+    if aggregation == "median":
+        return values.masked_fill(~valid, float("nan")).nanmedian(dim).values
+    raise _unknown(aggregation)
 
 
-def _valid_k(valid: Tensor | None, cin: int) -> Tensor | None:
-    """``[k², L]`` → ``[Cin·k², L]`` in unfold order."""
-    return None if valid is None else valid.repeat(cin, 1)
+def _unknown(aggregation: str) -> ValueError:
+    return ValueError(f"aggregation {aggregation!r} is not supported; use one of {(*AGGREGATIONS, CONV_NATIVE)}")
 
 
-def _aggregate_pre(u: Tensor, aggregation: str, valid_k: Tensor | None) -> Tensor:
-    """Pre-only quantity ``u`` ``[P, K, L]`` → ``[P, 1, K]``."""
-    return aggregate_copies(u, aggregation, valid_k).unsqueeze(1)
+class _Copies:
+    """The copies of one layer: geometry, masks and the unfolded / flattened factors of an update."""
+
+    def __init__(self, geom: ConvGeometry, population: int, device: torch.device, masked: bool):
+        self.geom, self.P = geom, population
+        self.L, self.K, self.C = geom.n_positions, geom.entry_size, geom.out_channels
+        valid = copy_valid_mask(geom, device) if masked else None
+        self.valid = None if valid is None else valid.repeat(geom.in_channels, 1)   # [K, L]
+        self.count = (torch.full((self.K,), float(self.L), device=device) if self.valid is None
+                      else self.valid.sum(-1).float())                               # copies per entry [K]
+
+    def pre(self, t: Tensor | None) -> Tensor | None:
+        """``[P, R, Cin, H, W]`` → ``[P, R, K, L]`` (zero padding)."""
+        if t is None:
+            return None
+        P, R = t.shape[:2]
+        return unfold_patches(t.reshape(P * R, *t.shape[2:]), self.geom).view(P, R, self.K, self.L)
+
+    def post(self, t: Tensor | None) -> Tensor | None:
+        """``[P, R, Cout, Ho, Wo]`` → ``[P, R, Cout, L]``."""
+        return None if t is None else t.reshape(t.shape[0], t.shape[1], self.C, self.L)
 
 
-def _aggregate_post(v: Tensor, aggregation: str, valid: Tensor | None, cin: int) -> Tensor:
-    """Post-only quantity ``v`` ``[P, Cout, L]`` → ``[P, Cout, K]`` (or ``[P, Cout, 1]``)."""
-    if valid is None:
-        return aggregate_copies(v, aggregation).unsqueeze(-1)
-    per_offset = aggregate_copies(v.unsqueeze(2), aggregation, valid)  # [P, Cout, k²]
-    return per_offset.repeat(1, 1, cin)
+# ---- public entry ------------------------------------------------------------------------------------
+def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CONV_NATIVE, mode: str = "delta",
+                  cache: dict | None = None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+    """The layer update ``[P, Cout, Cin/groups, k, k]`` of a rule's per-copy ``update`` (see the module doc).
+
+    ``cache``: a dict kept by the caller per genome (cleared when the rule's parameters change); ``terms`` mode
+    stores the aggregates of constant terms and of the rate in it."""
+    P = _population(update)
+    device = _device(update)
+    if not geom.unrollable and (aggregation != CONV_NATIVE or P > 1):
+        raise ValueError(f"a conv with groups={geom.groups}, dilation={geom.dilation} supports only the conv-native "
+                         f"{CONV_NATIVE!r} of one individual; got aggregation {aggregation!r} with P={P}")
+    # conv-native: the conv applies every kernel entry at every position, zero padding reading zeros
+    copies = _Copies(geom, P, device, masked=aggregation != CONV_NATIVE)
+    single_copy = copies.L == 1
+    if mode == "terms" or single_copy:
+        if aggregation == CONV_NATIVE and not single_copy:
+            raise ValueError("mode 'terms' aggregates each term over a kernel entry's copies: it needs one of "
+                             f"{AGGREGATIONS}, not the conv-native {CONV_NATIVE!r}")
+        out = _reduce_terms(update, copies, "mean" if single_copy else aggregation, cache, chunk_elements)
+    elif aggregation in _LINEAR:
+        out = _reduce_linear(update, copies, aggregation)
+    else:
+        out = _reduce_materialised(update, copies, aggregation, chunk_elements)
+    return out.reshape(P, *geom.weight_shape)
 
 
-def _aggregate_pair(
-    u: Tensor,
-    v: Tensor,
-    aggregation: str,
-    valid_k: Tensor | None,
-    op: str,
-    chunk_elements: int,
-) -> Tensor:
-    """Aggregate ``u[p, k, l] (op) v[p, c, l]`` over ``l`` → ``[P, Cout, K]``.
+def _population(update: CopyUpdate) -> int:
+    for t in _tensors(update):
+        return t.shape[0]
+    raise ValueError("a CopyUpdate needs at least one tensor")
 
-    ``op`` is ``"mul"`` or ``"mean_add"`` (``(u + v)/2``). Mean is closed-form; the
-    others build the pair tensor in population chunks of ``chunk_elements``."""
-    P, K, L = u.shape
-    Cout = v.shape[1]
-    if aggregation == "mean":
-        if valid_k is None:
-            if op == "mul":
-                return torch.einsum("pkl,pcl->pck", u, v) / L
-            return (u.sum(-1).unsqueeze(1) + v.sum(-1, keepdim=True)) * (0.5 / L)
-        cnt = valid_k.sum(-1).to(u.dtype)  # [K]
-        um = u.masked_fill(~valid_k, 0.0)
-        if op == "mul":
-            return torch.einsum("pkl,pcl->pck", um, v) / cnt
-        vs = torch.einsum("pcl,kl->pck", v, valid_k.to(v.dtype))
-        return (um.sum(-1).unsqueeze(1) + vs) * 0.5 / cnt
-    per = max(1, chunk_elements // max(1, Cout * K * L))
-    out = u.new_empty(P, Cout, K)
-    for p0 in range(0, P, per):
-        uc = u[p0 : p0 + per].unsqueeze(1)  # [p, 1, K, L]
-        vc = v[p0 : p0 + per].unsqueeze(2)  # [p, Cout, 1, L]
-        if op == "mul":
-            t = uc * vc
+
+def _device(update: CopyUpdate) -> torch.device:
+    return next(iter(_tensors(update))).device
+
+
+def _tensors(update: CopyUpdate):
+    for term in update.terms:
+        yield from (t for t in (term.pre, term.post, term.coef) if t is not None)
+    if update.rate is not None:
+        yield update.rate.pre
+    if update.decay is not None:
+        yield update.decay
+
+
+# ---- sum / mean: closed form ---------------------------------------------------------------------------
+def _sum_term(term: Term, copies: _Copies) -> Tensor:
+    """``Σ_copies`` of one term → broadcastable to ``[P, Cout, K]``."""
+    g = copies.geom
+    if term.pre is not None and term.post is not None and term.pre.shape[0] == 1 and copies.L > 1:
+        # one individual: the conv's weight gradient (handles groups and dilation; zero padding adds nothing)
+        pre, post = term.pre[0], term.post[0]
+        out = torch.nn.grad.conv2d_weight(pre, g.weight_shape, post, stride=g.stride, padding=g.padding,
+                                          dilation=g.dilation, groups=g.groups).reshape(1, copies.C, copies.K)
+    else:
+        u, v = copies.pre(term.pre), copies.post(term.post)
+        if u is not None and copies.valid is not None:
+            u = u.masked_fill(~copies.valid, 0.0)
+        if u is not None and v is not None:
+            out = torch.einsum("prkl,prcl->pck", u, v)
+        elif u is not None:
+            out = u.sum((1, 3)).unsqueeze(1)
+        elif v is not None:
+            vs = v.sum(1)
+            out = (vs.sum(-1, keepdim=True) if copies.valid is None
+                   else torch.einsum("pcl,kl->pck", vs, copies.valid.to(vs.dtype)))
         else:
-            t = (uc + vc).mul_(0.5)
-        out[p0 : p0 + per] = aggregate_copies(t, aggregation, valid_k)
+            out = copies.count.view(1, 1, -1)
+    return out if term.coef is None else out * term.coef
+
+
+def _rate_folded(update: CopyUpdate) -> list[Term]:
+    """``rate · Σ_t term_t`` as terms: ``(η_pre + η_post)/2 · f g = ½ (η_pre f) g + ½ f (η_post g)``."""
+    if update.rate is None:
+        return list(update.terms)
+    pre_eta, post_eta = update.rate.pre.unsqueeze(1), update.rate.post.unsqueeze(1)
+    out = []
+    for t in update.terms:
+        half = 0.5 if t.coef is None else 0.5 * t.coef
+        out.append(Term(pre_eta if t.pre is None else t.pre * pre_eta, t.post, _as_coef(half)))
+        out.append(Term(t.pre, post_eta if t.post is None else t.post * post_eta, _as_coef(half)))
     return out
 
 
-def shared_constant_terms(
-    pre: NeuronParams,
-    post: NeuronParams,
-    geom: ConvGeometry,
-    aggregation: str,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> SharedConstants:
-    """Aggregated ``D_i D_j`` and ``(η_i + η_j)/2`` (activity-independent) for ``mode="terms"``.
-
-    ``pre.*`` are ``[P, Cin, H, W]``, ``post.*`` ``[P, Cout, Ho, Wo]``."""
-    _check_aggregation(aggregation)
-    valid_k = _valid_k(copy_valid_mask(geom, pre.D.device), geom.in_channels)
-    P = pre.D.shape[0]
-    d = _aggregate_pair(
-        unfold_patches(pre.D, geom),
-        post.D.reshape(P, geom.out_channels, -1),
-        aggregation,
-        valid_k,
-        "mul",
-        chunk_elements,
-    )
-    e = _aggregate_pair(
-        unfold_patches(pre.eta, geom),
-        post.eta.reshape(P, geom.out_channels, -1),
-        aggregation,
-        valid_k,
-        "mean_add",
-        chunk_elements,
-    )
-    return SharedConstants(d, e)
+def _as_coef(value) -> Tensor | None:
+    return value if isinstance(value, Tensor) else torch.tensor(float(value))
 
 
-def shared_neuron_centric_abcd(
-    x: Tensor,
-    y: Tensor,
-    pre: NeuronParams,
-    post: NeuronParams,
-    geom: ConvGeometry,
-    aggregation: str = "max",
-    mode: str = "terms",
-    constants: SharedConstants | None = None,
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-) -> Tensor:
-    """Shared neuron-centric ABCD update of an unrolled conv layer.
+def _sum_decay(update: CopyUpdate, copies: _Copies) -> Tensor:
+    """``Σ_copies decay[c, l] · w[c, k]`` → ``[P, Cout, K]``."""
+    d = update.decay.reshape(update.decay.shape[0], copies.C, copies.L)
+    d = (d.sum(-1, keepdim=True) if copies.valid is None
+         else torch.einsum("pcl,kl->pck", d, copies.valid.to(d.dtype)))
+    return d * update.weight.reshape(update.weight.shape[0], copies.C, copies.K)
 
-    Args:
-        x: ``[P, Cin, H, W]`` presynaptic activity (the layer's input).
-        y: ``[P, Cout, Ho, Wo]`` postsynaptic activity (the layer's output).
-        pre: presynaptic neuron parameters (``A, C, D, eta``), each shaped like ``x``.
-        post: postsynaptic neuron parameters (``B, C, D, eta``), each shaped like ``y``.
-        geom: the conv's geometry.
-        aggregation: ``max``, ``min``, ``median`` or ``mean`` over the copies of each kernel entry.
-        mode: ``"terms"`` (aggregate each term and the rate; thesis) or ``"delta"`` (aggregate Δw).
-        constants: precomputed :func:`shared_constant_terms` (``terms`` mode only); computed if ``None``.
-    Returns:
-        the shared ``Δw`` ``[P, Cout, Cin, k, k]``.
-    """
-    _check_aggregation(aggregation)
-    if mode not in SHARING_MODES:
-        raise ValueError(f"mode={mode!r} is not supported; use one of {SHARING_MODES}")
-    if pre.A is None or post.B is None:
-        raise ValueError("the presynaptic group needs A and the postsynaptic group needs B")
-    P = x.shape[0]
-    Cout, Cin, k = geom.out_channels, geom.in_channels, geom.kernel_size
-    valid = copy_valid_mask(geom, x.device)
-    valid_k = _valid_k(valid, Cin)
-    u_c = unfold_patches(pre.C * x, geom)  # [P, K, L]
-    v_c = (post.C * y).reshape(P, Cout, -1)  # [P, Cout, L]
-    if mode == "terms":
-        if constants is None:
-            constants = shared_constant_terms(pre, post, geom, aggregation, chunk_elements)
-        a = _aggregate_pre(unfold_patches(pre.A * x, geom), aggregation, valid_k)
-        b = _aggregate_post((post.B * y).reshape(P, Cout, -1), aggregation, valid, Cin)
-        c = _aggregate_pair(u_c, v_c, aggregation, valid_k, "mul", chunk_elements)
-        dw = constants.eta * (c + a + b + constants.D)
-        return dw.view(P, Cout, Cin, k, k)
-    # delta mode: per-copy Δw in full, population-chunked
-    u_a = unfold_patches(pre.A * x, geom)
-    u_d = unfold_patches(pre.D, geom)
-    u_e = unfold_patches(pre.eta, geom)
-    v_b = (post.B * y).reshape(P, Cout, -1)
-    v_d = post.D.reshape(P, Cout, -1)
-    v_e = post.eta.reshape(P, Cout, -1)
-    K, L = u_c.shape[1], u_c.shape[2]
-    per = max(1, chunk_elements // max(1, Cout * K * L))
-    out = x.new_empty(P, Cout, K)
-    for p0 in range(0, P, per):
-        s = slice(p0, p0 + per)
-        t = u_c[s].unsqueeze(1) * v_c[s].unsqueeze(2)
-        t += u_d[s].unsqueeze(1) * v_d[s].unsqueeze(2)
-        t += u_a[s].unsqueeze(1)
-        t += v_b[s].unsqueeze(2)
-        t *= (u_e[s].unsqueeze(1) + v_e[s].unsqueeze(2)).mul_(0.5)
-        out[s] = aggregate_copies(t, aggregation, valid_k)
-    return out.view(P, Cout, Cin, k, k)
+
+def _reduce_linear(update: CopyUpdate, copies: _Copies, aggregation: str) -> Tensor:
+    out = 0
+    for term in _rate_folded(update):
+        out = out + _sum_term(term, copies)
+    if update.decay is not None:
+        out = out - _sum_decay(update, copies)
+    out = torch.as_tensor(out).expand(copies.P, copies.C, copies.K)
+    return out / copies.count if aggregation == "mean" else out
+
+
+# ---- max / min / median: the per-copy tensor in chunks ------------------------------------------------------
+def _chunks(copies: _Copies, chunk_elements: int):
+    """``(population slice, channel slice)`` blocks whose ``[p, c, K, L]`` tensor fits ``chunk_elements``."""
+    per_channel = copies.K * copies.L
+    channels = max(1, min(copies.C, chunk_elements // max(1, per_channel)))
+    individuals = max(1, chunk_elements // max(1, channels * per_channel)) if channels == copies.C else 1
+    for p0 in range(0, copies.P, individuals):
+        for c0 in range(0, copies.C, channels):
+            yield slice(p0, p0 + individuals), slice(c0, c0 + channels)
+
+
+def _term_block(term: Term, u: Tensor | None, v: Tensor | None, ps: slice, cs: slice, copies: _Copies) -> Tensor:
+    """Per-copy values of one term on a block: ``[p, c, K, L]`` (broadcastable)."""
+    if u is not None and v is not None:
+        block = torch.einsum("prkl,prcl->pckl", u[ps], v[ps, :, cs])
+    elif u is not None:
+        block = u[ps].sum(1).unsqueeze(1)
+    elif v is not None:
+        block = v[ps, :, cs].sum(1).unsqueeze(2)
+    else:
+        block = torch.ones(1, 1, 1, 1, device=copies.count.device)
+    if term.coef is not None:
+        coef = term.coef if term.coef.dim() == 0 else term.coef.expand(copies.P, copies.C, copies.K)[ps, cs]
+        block = block * (coef.unsqueeze(-1) if coef.dim() else coef)
+    return block
+
+
+def _rate_block(rate: NeuronRate, eta_u: Tensor, eta_v: Tensor, ps: slice, cs: slice) -> Tensor:
+    return (eta_u[ps].unsqueeze(1) + eta_v[ps, cs].unsqueeze(2)).mul_(0.5)
+
+
+def _reduce_materialised(update: CopyUpdate, copies: _Copies, aggregation: str, chunk_elements: int) -> Tensor:
+    factors = [(t, copies.pre(t.pre), copies.post(t.post)) for t in update.terms]
+    eta_u = eta_v = None
+    if update.rate is not None:
+        eta_u = copies.pre(update.rate.pre.unsqueeze(1))[:, 0]
+        eta_v = copies.post(update.rate.post.unsqueeze(1))[:, 0]
+    decay = None if update.decay is None else copies.post(update.decay.unsqueeze(1))[:, 0]
+    weight = None if update.weight is None else update.weight.reshape(-1, copies.C, copies.K)
+    out = torch.empty(copies.P, copies.C, copies.K, device=copies.count.device,
+                      dtype=next(iter(_tensors(update))).dtype)
+    for ps, cs in _chunks(copies, chunk_elements):
+        block = 0
+        for term, u, v in factors:
+            block = block + _term_block(term, u, v, ps, cs, copies)
+        if eta_u is not None:
+            block = block * _rate_block(update.rate, eta_u, eta_v, ps, cs)
+        if decay is not None:
+            block = block - decay[ps, cs].unsqueeze(2) * weight[ps, cs].unsqueeze(-1)
+        p = len(range(*ps.indices(copies.P)))
+        c = len(range(*cs.indices(copies.C)))
+        block = torch.as_tensor(block).expand(p, c, copies.K, copies.L)
+        out[ps, cs] = aggregate_copies(block, aggregation, copies.valid)
+    return out
+
+
+# ---- terms mode: aggregate every term and the rate separately ----------------------------------------------
+def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_elements: int) -> Tensor:
+    """``agg_copies(term)`` → broadcastable to ``[P, Cout, K]``."""
+    if aggregation in _LINEAR:
+        s = _sum_term(term, copies)
+        return s / copies.count if aggregation == "mean" else s
+    u, v = copies.pre(term.pre), copies.post(term.post)
+    if term.coef is None and v is None and u is not None:       # pre-only: no channel axis to build
+        return aggregate_copies(u.sum(1), aggregation, copies.valid).unsqueeze(1)
+    if term.coef is None and u is None and v is not None:       # post-only: per kernel offset, then tiled
+        vs = v.sum(1)
+        if copies.valid is None:
+            return aggregate_copies(vs, aggregation).unsqueeze(-1)
+        k2 = copies.geom.kernel_size ** 2
+        per_offset = aggregate_copies(vs.unsqueeze(2), aggregation, copies.valid[:k2])   # [P, C, k²]
+        return per_offset.repeat(1, 1, copies.geom.in_channels)
+    dtype = next(t for t in (u, v, term.coef) if t is not None).dtype
+    out = torch.empty(copies.P, copies.C, copies.K, device=copies.count.device, dtype=dtype)
+    for ps, cs in _chunks(copies, chunk_elements):
+        block = _term_block(term, u, v, ps, cs, copies)
+        p, c = len(range(*ps.indices(copies.P))), len(range(*cs.indices(copies.C)))
+        out[ps, cs] = aggregate_copies(block.expand(p, c, copies.K, copies.L), aggregation, copies.valid)
+    return out
+
+
+def _aggregate_rate(rate: NeuronRate, copies: _Copies, aggregation: str, chunk_elements: int) -> Tensor:
+    if aggregation in _LINEAR:
+        pre = _aggregate_term(Term(pre=rate.pre.unsqueeze(1)), copies, aggregation, chunk_elements)
+        post = _aggregate_term(Term(post=rate.post.unsqueeze(1)), copies, aggregation, chunk_elements)
+        return (pre + post) * 0.5
+    eta_u = copies.pre(rate.pre.unsqueeze(1))[:, 0]
+    eta_v = copies.post(rate.post.unsqueeze(1))[:, 0]
+    out = torch.empty(copies.P, copies.C, copies.K, device=copies.count.device, dtype=rate.pre.dtype)
+    for ps, cs in _chunks(copies, chunk_elements):
+        out[ps, cs] = aggregate_copies(_rate_block(rate, eta_u, eta_v, ps, cs), aggregation, copies.valid)
+    return out
+
+
+def _reduce_terms(update: CopyUpdate, copies: _Copies, aggregation: str, cache: dict | None,
+                  chunk_elements: int) -> Tensor:
+    if update.decay is not None and copies.L > 1:
+        raise ValueError("mode 'terms' is defined for rules without a weight-decay term; use mode 'delta'")
+
+    def cached(key: str, compute):
+        if cache is None:
+            return compute()
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    total = 0
+    for i, term in enumerate(update.terms):
+        def compute(term=term):
+            return _aggregate_term(term, copies, aggregation, chunk_elements)
+        total = total + (cached(f"term{i}:{term.name}", compute) if term.constant else compute())
+    if update.rate is not None:
+        total = total * cached("rate", lambda: _aggregate_rate(update.rate, copies, aggregation, chunk_elements))
+    out = torch.as_tensor(total).expand(copies.P, copies.C, copies.K)
+    if update.decay is not None:       # one copy per synapse
+        out = out - _sum_decay(update, copies)
+    return out
+

@@ -9,15 +9,18 @@ import numpy as np
 import pytest
 import torch
 
+from envs.env_settings import ClassificationSettings
 from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.plasticity.rpe import RPESettings
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 
 
 def _task(data_dir, steps: int) -> EvaluationTask:
-    return EvaluationTask(kind="classification", max_steps=steps,
-                          network={"in_shape": (1, 28, 28), "n_classes": 10, "rpe": {"prediction": "greedy"},
-                                   "exploration_std": 0.5},   # per-individual noise streams: slice-independent
-                          env={"dataset": "mnist", "data_dir": str(data_dir), "episode_length": steps})
+    network = PlasticNetworkSettings(rpe=RPESettings(enabled=True, prediction="greedy"),
+                                     exploration_std=0.5)   # per-individual noise streams: slice-independent
+    return EvaluationTask(kind="classification", max_steps=steps, network=network,
+                          env=ClassificationSettings(dataset="mnist", data_dir=str(data_dir)))
 
 
 def _population(task: EvaluationTask, n: int) -> torch.Tensor:

@@ -122,17 +122,53 @@ def test_unrolled_sharing_mean_equals_conv_native_and_max_bounds():
     assert torch.allclose(deltas["mean"], deltas[None], atol=1e-5)
     # un-normalised per-copy aggregates: recompute to compare orderings
     from evohebb.plasticity.competition import soft_wta
-    from evohebb.plasticity.softhebb_unrolled import unrolled_softhebb_delta
+    from evohebb.plasticity.conv_geometry import ConvGeometry
+    from evohebb.plasticity.softhebb_rule import SoftHebbRule
+    from evohebb.plasticity.weight_sharing import reduce_copies
     w = torch.linspace(-1, 1, 72).view(4, 2, 3, 3)
-    patches = F.unfold(x, 3)
-    u = torch.einsum("bdl,kd->bkl", patches, w.view(4, -1))
-    y = soft_wta(u, 1.0, dim=1)
-    agg = {a: unrolled_softhebb_delta(patches, y, u, w, a) for a in ("max", "min", "median", "mean")}
+    u = F.conv2d(x, w)
+    update = SoftHebbRule().copy_update(x[None], soft_wta(u, 1.0, dim=1)[None], w[None], u[None])
+    agg = {a: reduce_copies(update, ConvGeometry(2, 4, 3, 1, 0, 6, 6), a) for a in ("max", "min", "median", "mean")}
     assert (agg["max"] >= agg["mean"] - 1e-6).all() and (agg["mean"] >= agg["min"] - 1e-6).all()
     assert (agg["median"] <= agg["max"]).all() and (agg["median"] >= agg["min"]).all()
 
 
-def test_unrolled_sharing_masks_padding_copies():
-    layer = SoftHebbConv2d(1, 2, 3, padding=1, padding_mode="zeros", sharing="min")
-    layer(torch.rand(2, 1, 5, 5) + 1.0)
-    assert torch.isfinite(layer._pending).all()
+def _per_copy_oracle(x, y, u, w, geom, aggregation):
+    """Dense oracle: every synapse of the unrolled layer (conv_geometry.copy_index) gets its own SoftHebb
+    update, then the copies of each kernel entry are aggregated (scatter_reduce; median by sorting)."""
+    from evohebb.plasticity.conv_geometry import copy_index
+    entry, pre, post = copy_index(geom)
+    xf, yf = x.flatten(1), y.flatten(1)                      # [B, n_pre], [B, n_post]
+    yu = (y * u).sum(0).flatten()                            # [n_post]
+    values = (yf[:, post] * xf[:, pre]).sum(0) - yu[post] * w.flatten()[entry]
+    n = w.numel()
+    if aggregation == "median":
+        return torch.stack([values[entry == e].median() for e in range(n)]).view_as(w)
+    reduce = {"max": "amax", "min": "amin", "mean": "mean"}[aggregation]
+    return torch.zeros(n).scatter_reduce(0, entry, values, reduce, include_self=False).view_as(w)
+
+
+@pytest.mark.parametrize("aggregation", ["min", "max", "median", "mean"])
+def test_unrolled_sharing_padding_copies_follow_the_padding_mode(aggregation):
+    """zeros: the copies that would read padding do not exist (left out of the aggregate); reflect: every copy
+    reads a real, mirrored pixel, so the unrolled layer is the conv on the reflect-padded input and every copy
+    counts. Checked entry by entry against a dense per-synapse oracle."""
+    from evohebb.plasticity.conv_geometry import ConvGeometry
+    from evohebb.plasticity.softhebb_rule import normalise_update
+    torch.manual_seed(2)
+    x = torch.rand(2, 1, 5, 5) + 1.0      # positive inputs: padding zeros would change min / mean if they counted
+    for mode in ("zeros", "reflect"):
+        layer = SoftHebbConv2d(1, 2, 3, padding=1, padding_mode=mode, sharing=aggregation, adaptive_lr=False,
+                               eta0=1.0)
+        w = layer.weight.detach().clone()
+        layer(x)
+        xp = F.pad(x, (1, 1, 1, 1), mode="constant" if mode == "zeros" else mode)
+        u = F.conv2d(xp, w)
+        y = layer.postsynaptic(u)
+        geom = ConvGeometry(1, 2, 3, 1, 1, 5, 5) if mode == "zeros" else ConvGeometry(1, 2, 3, 1, 0, 7, 7)
+        oracle = _per_copy_oracle(x if mode == "zeros" else xp, y, u, w, geom, aggregation)
+        torch.testing.assert_close(layer._pending, normalise_update(oracle), rtol=1e-5, atol=1e-6)
+        if mode == "zeros":   # the same data with every padded copy counted gives a different update
+            wrong = _per_copy_oracle(F.pad(x, (1, 1, 1, 1)), y, u, w, ConvGeometry(1, 2, 3, 1, 0, 7, 7),
+                                     aggregation)
+            assert not torch.allclose(normalise_update(wrong), layer._pending, atol=1e-4)

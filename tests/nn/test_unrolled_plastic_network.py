@@ -1,17 +1,15 @@
-"""Population-batched plastic networks: genome layout, population == singles, learning a label mapping."""
+"""Unrolled plastic networks: genome layout, population == singles, learning a label mapping."""
 
 import pytest
 import torch
 
-from evohebb.nn.hebbian_network import (
-    ConvSpec,
-    HebbianNetwork,
-    LinearSpec,
-    PoolSpec,
-    carracing_policy,
-    get_network,
-    image_classifier,
-)
+from dataclasses import replace
+
+from evohebb.nn.layer_specs import ConvSpec, LinearSpec, PoolSpec
+from evohebb.nn.network_builders import build_network, carracing_policy, image_classifier
+from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
+from evohebb.plasticity.rpe import RPESettings
 
 
 def _genomes(net, P, seed, scale=3.0):
@@ -95,17 +93,17 @@ def test_reset_is_seeded_and_shared_by_all_individuals():
     assert net.population == 5 and net(torch.rand(5, 3, 64, 64)).shape == (5, 3)
 
 
-def _small_net(**kw):
+def _small_net(dtype=torch.float32, **kw):
     layers = [ConvSpec(4, 3, 1, 1), PoolSpec(2), ConvSpec(5, 3, 2, 1), LinearSpec(6), LinearSpec(3)]
-    return HebbianNetwork((3, 12, 12), layers, **kw)
+    return UnrolledPlasticNetwork((3, 12, 12), layers, "tanh", replace(PlasticNetworkSettings(), **kw), dtype=dtype)
 
 
 BUILDS = {
     "carracing-max-rpe-clip": lambda **kw: carracing_policy(
-        aggregation="max", rpe={"rate": 0.3, "gain_negative": 0.5}, clip=0.8, **kw
+        aggregation="max", rpe=RPESettings(True, rate=0.3, gain_negative=0.5), weight_clip=0.8, **kw
     ),
     "padded-median-delta-evolvable-rpe": lambda **kw: _small_net(
-        aggregation="median", sharing_mode="delta", rpe="running_average", rpe_evolvable=True, **kw
+        aggregation="median", sharing_mode="delta", rpe=RPESettings(True, "running_average", evolvable=True), **kw
     ),
     "padded-mean-no-norm": lambda **kw: _small_net(aggregation="mean", weight_norm=False, **kw),
     "classifier-32x32x3-min": lambda **kw: image_classifier(
@@ -143,7 +141,7 @@ def test_population_step_equals_single_steps(name, dtype):
 
 
 def test_rpe_network_requires_reward_and_validates():
-    net = image_classifier(n_classes=3)
+    net = image_classifier(n_classes=3, rpe=RPESettings(True, "greedy"))
     net.load_genomes(net.genome_init().unsqueeze(0))
     net.reset(0)
     net(torch.rand(1, 1, 28, 28))
@@ -153,7 +151,7 @@ def test_rpe_network_requires_reward_and_validates():
         net.load_genomes(torch.zeros(2, 5))
     with pytest.raises(ValueError, match="aggregation"):
         carracing_policy(aggregation="sum")
-    assert get_network("image_classifier", n_classes=4).genome_spec()["out.B"] == (4,)
+    assert build_network("image_classifier", n_classes=4).genome_spec()["out.B"] == (4,)
 
 
 def test_rpe_hebbian_classifier_learns_label_mapping_with_hand_set_parameters():
@@ -164,7 +162,7 @@ def test_rpe_hebbian_classifier_learns_label_mapping_with_hand_set_parameters():
     n, P = 4, 2
     g = torch.Generator().manual_seed(1)
     protos = (torch.rand(n, 1, 28, 28, generator=g) > 0.5).float()
-    net = image_classifier(n_classes=n, exploration_std=0.5, rpe={"prediction": "greedy", "scale": "sign"})
+    net = image_classifier(n_classes=n, exploration_std=0.5, rpe=RPESettings(True, "greedy", scale="sign"))
     genome = torch.zeros(P, net.genome_size())
     sl = net.genome_slices()
     genome[:, sl["pool1.C"]] = genome[:, sl["out.C"]] = 1.0
@@ -177,9 +175,9 @@ def test_rpe_hebbian_classifier_learns_label_mapping_with_hand_set_parameters():
         return label, protos[label] + 0.3 * torch.randn(P, 1, 28, 28, generator=g)
 
     def accuracy(k=100):
-        std, net.exploration_std = net.exploration_std, 0.0
+        std, net.head.exploration_std = net.head.exploration_std, 0.0
         correct = sum((net(x).argmax(1) == y).float().mean().item() for y, x in (trial() for _ in range(k)))
-        net.exploration_std = std
+        net.head.exploration_std = std
         return correct / k
 
     before = accuracy()
@@ -195,7 +193,7 @@ def test_output_only_plasticity_and_pre_centering():
     """plastic_layers="output" leaves the trunk at its initialisation (not even normalised); with
     pre_centering the Hebbian term of an input seen over and over vanishes, while new inputs still learn."""
     P = 2
-    net = image_classifier(n_classes=4, rpe={"prediction": "running_average", "scale": "proportional"},
+    net = image_classifier(n_classes=4, rpe=RPESettings(True, "running_average", scale="proportional"),
                            plastic_layers="output", pre_centering=0.1, weight_norm=True)
     genome = torch.zeros(P, net.genome_size())
     sl = net.genome_slices()
@@ -223,7 +221,7 @@ def test_output_only_plasticity_and_pre_centering():
 def test_evolved_output_weights_replace_the_seeded_ones():
     """With evolve_output_weights the genome's out.W is each individual's readout at every reset; the trunk
     keeps its seeded initialisation; without plasticity the readout stays exactly the evolved one."""
-    net = image_classifier(n_classes=4, rpe=None, plastic=False, evolve_output_weights=True)
+    net = image_classifier(n_classes=4, plastic=False, evolve_output_weights=True)
     spec = net.genome_spec()
     assert spec["out.W"] == tuple(net.weights()[-1].shape[1:])
     genomes = torch.stack([net.genome_init(torch.Generator().manual_seed(i)) for i in range(3)])
@@ -235,7 +233,7 @@ def test_evolved_output_weights_replace_the_seeded_ones():
     net(x)
     net.update()
     torch.testing.assert_close(net.weights()[-1], evolved)
-    reference = image_classifier(n_classes=4, rpe=None)
+    reference = image_classifier(n_classes=4)
     reference.load_genomes(reference.genome_init().expand(3, -1))
     reference.reset(7)
     torch.testing.assert_close(net.weights()[0], reference.weights()[0])

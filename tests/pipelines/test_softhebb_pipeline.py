@@ -39,7 +39,7 @@ def write_synthetic_cifar10(root, n_train_per_batch: int = 100, n_test: int = 20
 
 
 SMALL = ["model.channels=[16,32,64]", "readout.epochs=8", "readout.batch_size=32", "unsupervised.log_every=10",
-         "unsupervised.checkpoint_every=20", "readout.feature_dtype=float32"]
+         "checkpoint.every=20", "readout.feature_dtype=float32"]
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +150,7 @@ def test_readout_from_another_runs_hebbian_network(cifar_root, tmp_path):
     from evohebb.run_io import CheckpointManager
 
     base = [f"data.data_dir={cifar_root}", *SMALL, "readout.epochs=2", "receptive_fields=false",
-            "data.test_subset=100", "keep_checkpoints=10"]
+            "data.test_subset=100", "checkpoint.keep=10"]
     run_softhebb(load_config(SoftHebbConfig, None, base), tmp_path / "source")
     again = run_softhebb(load_config(SoftHebbConfig, None, [*base, "readout.epochs=4", "seed=3",
                                                             f"unsupervised.from_run={tmp_path / 'source'}"]),

@@ -2,7 +2,10 @@
 
 import torch
 
-from evohebb.nn.hebbian_network import HebbianNetwork, LinearSpec, carracing_policy
+from evohebb.nn.layer_specs import LinearSpec
+from evohebb.nn.network_builders import carracing_policy
+from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
 from evohebb.plasticity.abcd import (
     NeuronParams,
     neuron_centric_abcd,
@@ -73,7 +76,8 @@ def test_neuron_centric_by_hand():
 def test_parameter_count_formula_three_layers():
     sizes = [4, 3, 5, 2]  # a 3-layer net
     assert neuron_centric_parameter_count(sizes) == 5 * sum(sizes) - 4 - 2 == 64
-    net = HebbianNetwork((1, 2, 2), [LinearSpec(3), LinearSpec(5), LinearSpec(2)])
+    net = UnrolledPlasticNetwork((1, 2, 2), [LinearSpec(3), LinearSpec(5), LinearSpec(2)], "tanh",
+                                 PlasticNetworkSettings())
     assert net.genome_size() == 64
     assert net.genome_spec()["in.A"] == (1, 2, 2) and "in.B" not in net.genome_spec()
     assert "out.B" in net.genome_spec() and "out.A" not in net.genome_spec()

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from evohebb.plasticity.rpe import RewardModulator, rpe_scale
+from evohebb.config import ConfigError
+from evohebb.plasticity.rpe import RewardModulator, RPESettings, rpe_scale
 
 
 def test_running_average_sign_and_update():
-    m = RewardModulator("running_average", rate=0.5, gain_positive=2.0, gain_negative=0.5)
+    m = RewardModulator(RPESettings(True, "running_average", rate=0.5, gain_positive=2.0, gain_negative=0.5))
     m.reset(3)
     d = m(torch.tensor([1.0, 0.0, -1.0]))  # prediction 0
     torch.testing.assert_close(d, torch.tensor([2.0, 0.0, -0.5]))  # + → g+·rpe, 0 → no learning, − → g−·rpe
@@ -17,7 +18,7 @@ def test_running_average_sign_and_update():
 
 
 def test_greedy_prediction_of_seed_003():
-    m = RewardModulator("greedy", scale="sign", gain_positive=1.0, gain_negative=0.3)
+    m = RewardModulator(RPESettings(True, "greedy", scale="sign", gain_positive=1.0, gain_negative=0.3))
     m.reset(4)
     explored = torch.tensor([False, False, True, True])
     d = m(torch.tensor([1.0, 0.0, 1.0, 0.0]), explored=explored)
@@ -36,5 +37,5 @@ def test_zero_rpe_scale_and_per_individual_gains():
     m.reset(2)
     with pytest.raises(ValueError, match="population"):
         m(torch.zeros(3))
-    with pytest.raises(ValueError, match="prediction"):
-        RewardModulator("oracle")
+    with pytest.raises(ConfigError, match="prediction: 'oracle' is not allowed"):
+        RPESettings(True, "oracle")

@@ -13,7 +13,9 @@ from evohebb.plasticity.competition import (
     threshold_competition,
     top_k_wta,
 )
-from evohebb.plasticity.softhebb_rule import adaptive_rate, conv_correlation, softhebb_delta
+from evohebb.plasticity.conv_geometry import ConvGeometry, linear_geometry
+from evohebb.plasticity.softhebb_rule import SoftHebbRule, adaptive_rate, normalise_update
+from evohebb.plasticity.weight_sharing import reduce_copies
 
 
 def test_hard_wta_one_winner_per_position():
@@ -76,22 +78,30 @@ def test_difference_of_gaussians_center_surround():
     assert k[2, 2] > 0 and k[0, 0] < 0
 
 
-def test_conv_correlation_matches_unfold_oracle():
+def test_conv_native_softhebb_update_matches_unfold_oracle():
+    """The rule reduced conv-natively (summed over positions) is the correlation of y with the input patches
+    minus the decay (Σ y·u) W, here with stride 2."""
     torch.manual_seed(1)
     x = torch.randn(2, 3, 9, 9)
     y = torch.randn(2, 4, 4, 4)
-    corr = conv_correlation(x, y, (4, 3, 3, 3), stride=2)
+    u = torch.randn(2, 4, 4, 4)
+    w = torch.randn(4, 3, 3, 3)
+    update = SoftHebbRule().copy_update(x[None], y[None], w[None], u[None])
+    dw = reduce_copies(update, ConvGeometry(3, 4, 3, 2, 0, 9, 9))[0]
     patches = F.unfold(x, 3, stride=2)  # [B, C*k*k, L]
     oracle = torch.einsum("bkl,bdl->kd", y.flatten(2), patches).view(4, 3, 3, 3)
-    assert torch.allclose(corr, oracle, atol=1e-4)
+    oracle -= (y * u).sum((0, 2, 3)).view(4, 1, 1, 1) * w
+    assert torch.allclose(dw, oracle, atol=1e-4)
 
 
-def test_softhebb_delta_normalised_and_adaptive_rate():
+def test_softhebb_linear_update_normalised_and_adaptive_rate():
     w = torch.randn(4, 6)
     x = torch.randn(10, 6)
     u = x @ w.T
     y = soft_wta(u)
-    delta = softhebb_delta(y.T @ x, y, u, w)
+    as_map = lambda t: t[None, :, :, None, None]  # noqa: E731  [B, n] -> [1, B, n, 1, 1]
+    update = SoftHebbRule().copy_update(as_map(x), as_map(y), w[None], as_map(u))
+    delta = normalise_update(reduce_copies(update, linear_geometry(6, 4))[0].view(4, 6))
     oracle = y.T @ x - (y * u).sum(0)[:, None] * w
     assert torch.allclose(delta, oracle / oracle.abs().max(), atol=1e-6)
     assert abs(delta.abs().max().item() - 1.0) < 1e-6

@@ -4,14 +4,9 @@ import pytest
 import torch
 
 from evohebb.nn.unrolled import UnrolledConv2d
-from evohebb.plasticity.abcd import NeuronParams, neuron_centric_abcd
-from evohebb.plasticity.weight_sharing import (
-    AGGREGATIONS,
-    ConvGeometry,
-    aggregate_copies,
-    shared_constant_terms,
-    shared_neuron_centric_abcd,
-)
+from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams, neuron_centric_abcd
+from evohebb.plasticity.conv_geometry import ConvGeometry
+from evohebb.plasticity.weight_sharing import AGGREGATIONS, aggregate_copies, reduce_copies
 
 SHAPES = [  # (Cin, Cout, k, stride, padding, H, W)
     (2, 3, 3, 1, 0, 6, 6),
@@ -19,6 +14,12 @@ SHAPES = [  # (Cin, Cout, k, stride, padding, H, W)
     (3, 2, 3, 2, 1, 7, 7),
     (1, 2, 4, 2, 0, 9, 8),
 ]
+
+
+def shared_abcd(x, y, pre, post, geom, aggregation, mode="terms", cache=None, chunk_elements=1 << 20):
+    """The neuron-centric rule on an unrolled conv through the sharing engine."""
+    update = NeuronCentricABCD().copy_update(x.unsqueeze(1), y.unsqueeze(1), None, (pre, post))
+    return reduce_copies(update, geom, aggregation, mode, cache, chunk_elements)
 
 
 def _params(shape, g, P):
@@ -69,18 +70,21 @@ def dense_oracle(x, y, pre, post, layer, aggregation, mode):
 def test_fast_shared_update_equals_dense_oracle(shape, mode, aggregation):
     cin, cout, k, s, p, H, W = shape
     P = 2
-    g = torch.Generator().manual_seed(hash((shape, mode, aggregation)) % 1000)
+    g = torch.Generator().manual_seed(SHAPES.index(shape) * 100 + 10 * AGGREGATIONS.index(aggregation)
+                                      + ("terms", "delta").index(mode))
     layer = UnrolledConv2d(cin, cout, k, (H, W), stride=s, padding=p, population=P)
     geom = layer.geometry
     x = torch.randn(P, cin, H, W, generator=g)
     y = torch.tanh(torch.randn(P, *layer.out_shape, generator=g))
     pre, post = _params((cin, H, W), g, P), _params(layer.out_shape, g, P)
-    fast = shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation, mode, chunk_elements=64)
+    fast = shared_abcd(x, y, pre, post, geom, aggregation, mode, chunk_elements=64)
     ref = dense_oracle(x, y, pre, post, layer, aggregation, mode)
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
-    if mode == "terms":  # precomputed constants give the same result
-        const = shared_constant_terms(pre, post, geom, aggregation)
-        again = shared_neuron_centric_abcd(x, y, pre, post, geom, aggregation, mode, constants=const)
+    if mode == "terms":  # cached constant aggregates give the same result on the next step
+        cache = {}
+        shared_abcd(x, y, pre, post, geom, aggregation, mode, cache)
+        assert set(cache) == {"term3:D", "rate"}
+        again = shared_abcd(x, y, pre, post, geom, aggregation, mode, cache)
         torch.testing.assert_close(again, fast, rtol=1e-5, atol=1e-6)
 
 
@@ -91,8 +95,9 @@ def test_aggregate_copies_ignores_missing_copies():
     assert aggregate_copies(v, "min", valid).item() == -3.0
     assert aggregate_copies(v, "mean", valid).item() == 0.0
     assert aggregate_copies(v, "median", valid).item() == 1.0
-    with pytest.raises(ValueError, match="aggregation"):
-        aggregate_copies(v, "sum")
+    assert aggregate_copies(v, "sum", valid).item() == 0.0      # the conv-native reduction
+    with pytest.raises(ValueError, match="aggregation 'average' is not supported"):
+        aggregate_copies(v, "average")
 
 
 def test_thesis_first_layer_shapes():
@@ -100,5 +105,5 @@ def test_thesis_first_layer_shapes():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 64, 64, generator=g)
     y = torch.rand(2, 6, 62, 62, generator=g)
-    dw = shared_neuron_centric_abcd(x, y, _params((3, 64, 64), g, 2), _params((6, 62, 62), g, 2), geom, "max")
+    dw = shared_abcd(x, y, _params((3, 64, 64), g, 2), _params((6, 62, 62), g, 2), geom, "max")
     assert dw.shape == (2, 6, 3, 3, 3) and torch.isfinite(dw).all()

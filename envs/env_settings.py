@@ -1,0 +1,47 @@
+"""Typed settings of the environments the evolve pipeline runs (its ``carracing`` and ``classification`` sections)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evohebb.config import Settings, option
+from evohebb.nn.output_heads import DEFAULT_PEDALS, PEDALS
+
+__all__ = ["DATASETS", "VECTORIZATIONS", "CarRacingSettings", "ClassificationSettings"]
+
+VECTORIZATIONS = ("sync", "async")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+@dataclass(frozen=True)
+class CarRacingSettings(Settings):
+    size: int = option(64, low=16, help="observation resized to size x size")
+    grayscale: bool = option(False)
+    frame_skip: int = option(1, low=1)
+    negative_patience: int = option(20, low=0, help="end the episode after this many negative rewards in a row "
+                                                      "(0: never)")
+    pedals: str = option(DEFAULT_PEDALS, choices=tuple(PEDALS),
+                         help="gas/brake outputs: tanh clipped to [0, 1] (zero output = pedal off), or the "
+                              "thesis's sigmoid (an untrained policy holds both pedals at ~0.5 and barely moves)")
+    vectorization: str = option("sync", choices=VECTORIZATIONS,
+                                help="gymnasium vector env inside an actor (sync: one core per actor)")
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return (1 if self.grayscale else 3, self.size, self.size)
+
+
+@dataclass(frozen=True)
+class ClassificationSettings(Settings):
+    dataset: str = option("mnist", choices=DATASETS)
+    data_dir: str | None = option(None, help="data directory (else EVOHEBB_DATA, else ~/.cache/evohebb/data)")
+    train: bool = option(True, help="draw the episodes' images from the training split")
+    download: bool = option(False, help="download the data set where a network exists")
+
+    @property
+    def observation_shape(self) -> tuple[int, int, int]:
+        return (1, 28, 28) if self.dataset in ("mnist", "fashion_mnist") else (3, 32, 32)
+
+    @property
+    def n_classes(self) -> int:
+        return 100 if self.dataset == "cifar100" else 10

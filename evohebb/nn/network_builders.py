@@ -1,0 +1,80 @@
+"""Unrolled plastic networks registered by name, so that ``es`` builds them without importing a builder.
+
+``build_network(name, settings, **shape)`` — ``settings`` (:class:`PlasticNetworkSettings`) say how the network
+learns; the keyword arguments give what the task fixes (input shape, number of classes, pedal mapping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
+from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.nn.output_heads import DEFAULT_PEDALS, PEDALS
+from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
+
+__all__ = ["CLASSIFIER_CONV", "NETWORK_BUILDERS", "THESIS_CONV", "build_network", "carracing_policy",
+           "image_classifier", "register_network"]
+
+NETWORK_BUILDERS: dict[str, Callable[..., UnrolledPlasticNetwork]] = {}
+
+
+def register_network(name: str):
+    def decorator(builder):
+        NETWORK_BUILDERS[name] = builder
+        return builder
+    return decorator
+
+
+def build_network(name: str, settings: PlasticNetworkSettings | None = None, **kw: Any) -> UnrolledPlasticNetwork:
+    """Build the network registered as ``name``."""
+    if name not in NETWORK_BUILDERS:
+        raise ValueError(f"network {name!r} is unknown; registered: {', '.join(sorted(NETWORK_BUILDERS))}")
+    return NETWORK_BUILDERS[name](settings, **kw)
+
+
+def _settings(settings: PlasticNetworkSettings | None, overrides: dict[str, Any]) -> PlasticNetworkSettings:
+    """``settings`` (default: the defaults) with some fields replaced (e.g. ``aggregation="min"`` in a test)."""
+    return replace(settings if settings is not None else PlasticNetworkSettings(), **overrides)
+
+
+THESIS_CONV = (ConvSpec(6, 3), PoolSpec(2), ConvSpec(8, 5, stride=2), PoolSpec(2))
+
+
+@register_network("carracing_policy")
+def carracing_policy(settings: PlasticNetworkSettings | None = None, *, pedals: str = DEFAULT_PEDALS,
+                     in_shape: Sequence[int] = (3, 64, 64), conv: Sequence[LayerSpec] = THESIS_CONV,
+                     hidden: Sequence[int] = (128, 64), device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32, **overrides: Any) -> UnrolledPlasticNetwork:
+    """The thesis's CarRacing policy: 64×64×3 → conv 3→6 k3 + tanh + pool 2 → conv 6→8 k5 s2 + tanh + pool 2
+    → 392→128→64→3, no biases; outputs ``[steer, gas, brake]``. ``pedals``: ``clip`` (tanh clipped to [0, 1]:
+    a zero or negative output leaves the pedal off) or ``sigmoid`` (the thesis's; see
+    :mod:`evohebb.nn.output_heads`)."""
+    if pedals not in PEDALS:
+        raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDALS)}")
+    layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(3)]
+    return UnrolledPlasticNetwork(in_shape, layers, PEDALS[pedals], _settings(settings, overrides), device, dtype)
+
+
+CLASSIFIER_CONV = (ConvSpec(8, 5, stride=2), PoolSpec(2))
+
+
+@register_network("image_classifier")
+def image_classifier(settings: PlasticNetworkSettings | None = None, *, in_shape: Sequence[int] = (1, 28, 28),
+                     n_classes: int = 10, conv: Sequence[LayerSpec] = CLASSIFIER_CONV, hidden: Sequence[int] = (),
+                     device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                     **overrides: Any) -> UnrolledPlasticNetwork:
+    """Reward-driven classifier for 28×28×1 / 32×32×3 images with ``n_classes`` outputs (seed 003's setting).
+
+    Default trunk: unrolled conv k5 stride 2 → 8 maps + tanh + max-pool 2 (288 features on 28×28, 392 on
+    32×32×3), then ``hidden`` linear layers and the output layer. (``conv=THESIS_CONV`` gives the thesis trunk,
+    whose 2×2×8 = 32 features on 28×28 learn the label mapping much more slowly.) ``forward`` returns the
+    (noisy) scores; the output neurons' activity for the rule is the one-hot of the chosen class
+    (``last_choice``). Learning is reward-driven when ``settings.rpe.enabled`` (seed 003: the greedy binary
+    prediction, reward 1 for the right class)."""
+    layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(n_classes)]
+    return UnrolledPlasticNetwork(in_shape, layers, "choice", _settings(settings, overrides), device, dtype)

@@ -1,0 +1,42 @@
+"""Settings of the unrolled plastic networks (the evolve pipeline's ``network`` section embeds them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from evohebb.config import Settings, option
+from evohebb.plasticity.rpe import RPESettings
+from evohebb.plasticity.weight_sharing import AGGREGATIONS, SHARING_MODES
+
+__all__ = ["PARAMETER_SHARING", "PLASTIC_LAYERS", "PlasticNetworkSettings"]
+
+PARAMETER_SHARING = ("neuron", "layer", "layer_outputs")
+PLASTIC_LAYERS = ("all", "output")
+
+
+@dataclass(frozen=True)
+class PlasticNetworkSettings(Settings):
+    """How an unrolled plastic network learns during its lifetime (neuron-centric ABCD, optionally RPE-modulated)."""
+
+    aggregation: str = option("max", choices=AGGREGATIONS,
+                              help="weight-sharing aggregation over a kernel entry's copies (unrolled convs)")
+    sharing_mode: str = option("terms", choices=SHARING_MODES,
+                               help="terms: aggregate each ABCD term and the rate separately (thesis); "
+                                    "delta: aggregate the whole per-copy update")
+    weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
+    weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
+    exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")
+    plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
+    evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
+                                         "(with plastic=false: the direct-encoded non-plastic control)")
+    parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
+                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer; "
+                                         "layer_outputs: one set per layer but per-neuron for the output layer")
+    plastic_layers: str = option("all", choices=PLASTIC_LAYERS,
+                                 help="all: every layer learns; output: only the last layer learns (the trunk "
+                                      "stays a fixed random feature extractor)")
+    pre_centering: float = option(0.0, low=0.0, high=1.0,
+                                  help="rate of a running mean subtracted from the presynaptic activity the rule "
+                                       "sees (covariance rule; 0: off)")
+    rpe: RPESettings = field(default_factory=RPESettings)
+

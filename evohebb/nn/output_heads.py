@@ -1,0 +1,113 @@
+"""Output heads of the unrolled plastic networks, registered by name.
+
+A head maps the last layer's pre-activation ``z`` ``[P, n_out]`` to ``(activity, output)``: the output
+neurons' activity that the rule sees, and what the network returns to its caller (actions, scores).
+
+* ``tanh`` — both are ``tanh(z)``;
+* ``carracing_sigmoid`` — ``[steer (tanh), gas, brake (sigmoid)]``: the thesis's pedals; an untrained
+  network holds both pedals at ~0.5 and barely moves;
+* ``carracing_clip`` — all tanh, gas and brake clipped to [0, 1] in the output (a zero or negative output is
+  no pedal); the rule sees the unclipped tanh;
+* ``choice`` — a classifier: Gaussian exploration noise (``exploration_std``, one reproducible stream per
+  individual) is added to the scores, the activity is the one-hot of the noisy argmax (seed 003), the output
+  the noisy scores; ``explored`` says where the noise changed the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from evohebb.nn.row_noise import row_normal
+
+__all__ = ["DEFAULT_PEDALS", "OUTPUT_HEADS", "PEDALS", "ChoiceHead", "OutputHead", "make_head", "register_head"]
+
+
+class OutputHead:
+    """Stateless head; subclasses with state override :meth:`reset`."""
+
+    n_outputs: int | None = None     # required number of outputs (None: any)
+    explored: Tensor | None = None   # where exploration changed the output (choice head)
+
+    def reset(self, noise_seeds: Tensor) -> None:
+        pass
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+
+OUTPUT_HEADS: dict[str, Callable[..., OutputHead]] = {}
+
+
+def register_head(name: str):
+    def decorator(cls):
+        OUTPUT_HEADS[name] = cls
+        return cls
+    return decorator
+
+
+@register_head("tanh")
+class TanhHead(OutputHead):
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        y = torch.tanh(z)
+        return y, y
+
+
+@register_head("carracing_sigmoid")
+class SigmoidPedalsHead(OutputHead):
+    n_outputs = 3
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        y = torch.cat([torch.tanh(z[:, :1]), torch.sigmoid(z[:, 1:])], dim=1)
+        return y, y
+
+
+@register_head("carracing_clip")
+class ClippedPedalsHead(OutputHead):
+    n_outputs = 3
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        y = torch.tanh(z)
+        return y, torch.cat([y[:, :1], y[:, 1:].clamp(min=0.0)], dim=1)
+
+
+#: CarRacing pedal mappings (config ``carracing.pedals``) -> head name
+PEDALS = {"clip": "carracing_clip", "sigmoid": "carracing_sigmoid"}
+DEFAULT_PEDALS = "clip"
+
+
+@register_head("choice")
+class ChoiceHead(OutputHead):
+    def __init__(self, exploration_std: float = 0.0):
+        self.exploration_std = float(exploration_std)
+        self.noise_seeds = torch.zeros(0, dtype=torch.int64)
+        self.step = 0
+        self.last_choice: Tensor | None = None
+
+    def reset(self, noise_seeds: Tensor) -> None:
+        self.noise_seeds, self.step = noise_seeds, 0
+        self.explored = self.last_choice = None
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        scores = z
+        if self.exploration_std > 0:
+            noise = row_normal(self.noise_seeds, self.step, z.shape[1], dtype=z.dtype)
+            self.step += 1
+            scores = z + self.exploration_std * noise
+        choice = scores.argmax(1)
+        self.explored = choice != z.argmax(1)
+        self.last_choice = choice
+        return F.one_hot(choice, z.shape[1]).to(z.dtype), scores
+
+
+def make_head(name: str, n_outputs: int, exploration_std: float = 0.0) -> OutputHead:
+    """The head registered as ``name`` for ``n_outputs`` output neurons."""
+    if name not in OUTPUT_HEADS:
+        raise ValueError(f"output head {name!r} is unknown; registered: {', '.join(OUTPUT_HEADS)}")
+    head = OUTPUT_HEADS[name](exploration_std) if name == "choice" else OUTPUT_HEADS[name]()
+    if head.n_outputs is not None and head.n_outputs != n_outputs:
+        raise ValueError(f"the {name} head needs exactly {head.n_outputs} outputs, the network has {n_outputs}")
+    return head

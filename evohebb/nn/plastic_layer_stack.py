@@ -1,0 +1,164 @@
+"""A chain of population-batched plastic layers: topology, forward, weights and one update step.
+
+Layers (from :mod:`evohebb.nn.layer_specs`): unrolled convs and linears (no biases, tanh between them) and
+max-pooling. Neuron groups are the network input, every plastic layer's output and every pooling layer's
+output (pooled neurons are fresh neurons); their roles (presynaptic, postsynaptic or both) come from
+:func:`evohebb.plasticity.abcd.neuron_centric_group_roles`. A linear layer directly after a conv (no
+pooling) uses the conv's output group, flattened.
+
+One update step, per learning layer: presynaptic pre-processing → rule (its per-copy update reduced by the
+weight-sharing engine) → modulators → normalisation by max|w| / clipping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
+from evohebb.nn.unrolled import PopulationLayer, PopulationLinear, UnrolledConv2d, population_max_pool2d
+from evohebb.plasticity.abcd import NEURON_PARAM_NAMES, neuron_centric_group_roles
+from evohebb.plasticity.modulators import Modulator, modulate
+from evohebb.plasticity.rule import PlasticityRule
+from evohebb.plasticity.weight_normalisation import clip_weights_, normalise_max_abs_
+
+__all__ = ["NeuronGroup", "PlasticLayerStack"]
+
+
+@dataclass(frozen=True)
+class NeuronGroup:
+    name: str
+    shape: tuple[int, ...]
+    pre: bool
+    post: bool
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def param_names(self) -> list[str]:
+        """Neuron-centric parameters the group holds: ``A`` if presynaptic, ``B`` if postsynaptic, ``C, D, η``."""
+        used = {"A": self.pre, "B": self.post}
+        return [n for n in NEURON_PARAM_NAMES if used.get(n, True)]
+
+
+class PlasticLayerStack(nn.Module):
+    """``P`` individuals' copies of one layer chain; ``forward`` records the activity ``update`` needs."""
+
+    def __init__(self, in_shape: Sequence[int], layers: Sequence[LayerSpec],
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        if not layers or not isinstance(layers[-1], LinearSpec):
+            raise ValueError("the last layer of a plastic stack must be a LinearSpec (the output layer)")
+        self.in_shape = tuple(int(s) for s in in_shape)
+        self.device, self.dtype = torch.device(device), dtype
+        self.layers = nn.ModuleList()
+        self._ops: list[tuple[str, int]] = []       # ("plastic", layer index) | ("pool", kernel)
+        names, shapes, pooled_after = ["in"], [self.in_shape], []
+        shape, counts = self.in_shape, {"conv": 0, "pool": 0, "fc": 0}
+        for spec in layers:
+            if isinstance(spec, (ConvSpec, PoolSpec)) and len(shape) != 3:
+                raise ValueError(f"a {type(spec).__name__} cannot follow a LinearSpec")
+            if isinstance(spec, ConvSpec):
+                layer = UnrolledConv2d(shape[0], spec.out_channels, spec.kernel_size, (shape[1], shape[2]),
+                                       spec.stride, spec.padding, device=self.device, dtype=dtype)
+                shape = layer.out_shape
+                counts["conv"] += 1
+                names.append(f"conv{counts['conv']}")
+            elif isinstance(spec, PoolSpec):
+                if self._ops and self._ops[-1][0] == "pool":
+                    raise ValueError("two PoolSpecs in a row: pool once with a larger kernel_size")
+                if not self._ops:
+                    raise ValueError("a PoolSpec needs a plastic layer before it")
+                shape = (shape[0], shape[1] // spec.kernel_size, shape[2] // spec.kernel_size)
+                counts["pool"] += 1
+                pooled_after[-1] = True
+                names.append(f"pool{counts['pool']}")
+                shapes.append(shape)
+                self._ops.append(("pool", spec.kernel_size))
+                continue
+            elif isinstance(spec, LinearSpec):
+                layer = PopulationLinear(math.prod(shape), spec.out_features, device=self.device, dtype=dtype)
+                shape = (spec.out_features,)
+                counts["fc"] += 1
+                names.append("out" if spec is layers[-1] else f"fc{counts['fc']}")
+            else:
+                raise TypeError(f"unknown layer spec {spec!r}")
+            self.layers.append(layer)
+            pooled_after.append(False)
+            shapes.append(shape)
+            self._ops.append(("plastic", len(self.layers) - 1))
+        roles = neuron_centric_group_roles(len(self.layers), pooled_after)
+        self.groups = [NeuronGroup(n, s, pre, post) for n, s, (pre, post) in zip(names, shapes, roles)]
+        # group index of each plastic layer's presynaptic and postsynaptic neurons
+        self.connections: list[tuple[int, int]] = []
+        current = 0
+        for kind, _ in self._ops:
+            if kind == "pool":
+                current += 1
+            else:
+                self.connections.append((current, current + 1))
+                current += 1
+
+    # ---- weights -----------------------------------------------------------------------------------------
+    @property
+    def population(self) -> int:
+        return self.layers[0].population
+
+    def set_population(self, population: int) -> None:
+        for layer in self.layers:
+            layer.set_population(population)
+
+    def weights(self) -> list[Tensor]:
+        """Every plastic layer's weights (conv: ``[P, Cout, Cin, k, k]``, linear: ``[P, out, in]``)."""
+        return [layer.weight for layer in self.layers]
+
+    @torch.no_grad()
+    def reset_weights(self, seed: int) -> None:
+        """``U(-1/√fan_in, 1/√fan_in)``, the same for every individual, drawn on CPU (device-independent)."""
+        gen = torch.Generator().manual_seed(int(seed))
+        for w in self.weights():
+            bound = 1.0 / math.sqrt(math.prod(w.shape[2:]))
+            w0 = (torch.rand(w.shape[1:], generator=gen) * 2 - 1) * bound
+            w.copy_(w0.to(w.device).unsqueeze(0).expand_as(w))
+
+    # ---- compute -----------------------------------------------------------------------------------------
+    def forward(self, obs: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+        """``[P, *in_shape]`` → the output layer's pre-activation ``[P, n_out]`` and each plastic layer's
+        ``(presynaptic, postsynaptic)`` activity (the output layer's postsynaptic entry is its pre-activation:
+        the caller replaces it with the output head's activity)."""
+        P = obs.shape[0]
+        h, acts = obs, []
+        for kind, arg in self._ops:
+            if kind == "pool":
+                h = population_max_pool2d(h, arg)
+                continue
+            layer = self.layers[arg]
+            x = h if isinstance(layer, UnrolledConv2d) else h.reshape(P, -1)
+            z = layer(x)
+            h = z if arg == len(self.layers) - 1 else torch.tanh(z)
+            acts.append((x, h))
+        return h, acts
+
+    @torch.no_grad()
+    def update(self, rule: PlasticityRule, states: Sequence[Any], acts: Sequence[tuple[Tensor, Tensor]], *,
+               aggregation: str, mode: str, caches: Sequence[dict], modulators: Sequence[Modulator] = (),
+               presynaptic: Callable[[int, Tensor], Tensor] | None = None, learning: Sequence[bool] | None = None,
+               weight_norm: bool = False, clip: float | None = None, chunk_elements: int | None = None) -> None:
+        """One plastic step of every learning layer (see the module doc)."""
+        for i, (layer, (x, y)) in enumerate(zip(self.layers, acts)):
+            if learning is not None and not learning[i]:
+                continue
+            if presynaptic is not None:
+                x = presynaptic(i, x)
+            dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)
+            layer.weight.add_(modulate(dw, modulators, i))
+            if weight_norm:
+                normalise_max_abs_(layer.weight)
+            if clip is not None:
+                clip_weights_(layer.weight, clip)

@@ -1,0 +1,223 @@
+"""Population-batched, unrolled, plastic networks whose neuron-centric ABCD rule comes from a genome.
+
+An :class:`UnrolledPlasticNetwork` is a :class:`~evohebb.nn.plastic_layer_stack.PlasticLayerStack` (unrolled
+convs, pooling, linears, tanh) holding the weights of ``P`` individuals, an output head
+(:mod:`evohebb.nn.output_heads`) and the rule's parameters, read from one flat genome per individual through
+its :class:`~evohebb.nn.genome_layout.GenomeLayout` (so an evolution strategy sees one vector).
+
+Every neuron group holds ``A`` if presynaptic, ``B`` if postsynaptic and always ``C, D, η``
+(:class:`~evohebb.plasticity.abcd.NeuronCentricABCD`); with ``parameter_sharing="layer"`` one set per group
+is broadcast to its neurons. Optional genome slices: ``out.W`` (evolved initial output weights) and the RPE
+gains. With RPE on, each individual's update is scaled by its dopamine
+(:class:`~evohebb.plasticity.rpe.RewardModulator`).
+
+Life cycle: ``load_genomes([P, G])`` → ``reset(weight_seed)`` → repeatedly ``forward(obs)`` / ``update(reward)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from evohebb.nn.genome_layout import GenomeLayout
+from evohebb.nn.layer_specs import LayerSpec
+from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.nn.output_heads import make_head
+from evohebb.nn.plastic_layer_stack import PlasticLayerStack
+from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams
+from evohebb.plasticity.presynaptic_centering import PresynapticCentering
+from evohebb.plasticity.rpe import RewardModulator
+
+__all__ = ["UnrolledPlasticNetwork"]
+
+log = logging.getLogger(__name__)
+
+class UnrolledPlasticNetwork(nn.Module):
+    """See the module doc. ``head`` is a registered output head name; ``settings`` say how the network learns."""
+
+    def __init__(self, in_shape: Sequence[int], layers: Sequence[LayerSpec], head: str,
+                 settings: PlasticNetworkSettings, device: torch.device | str = "cpu",
+                 dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.settings = settings
+        self.device, self.dtype = torch.device(device), dtype
+        self.stack = PlasticLayerStack(in_shape, layers, device=device, dtype=dtype)
+        self.in_shape = self.stack.in_shape
+        self.head_name = head
+        self.head = make_head(head, layers[-1].out_features, settings.exploration_std)
+        self.rule = NeuronCentricABCD()
+        self.modulator = RewardModulator(settings.rpe) if settings.rpe.enabled else None
+        self.centering = PresynapticCentering(settings.pre_centering)
+        self.genome_layout = GenomeLayout.from_spec(self._genome_spec())
+        n = len(self.stack.layers)
+        self._learning = [settings.plastic_layers == "all" or i == n - 1 for i in range(n)]
+        self._states: list[tuple[NeuronParams, NeuronParams]] = []
+        self._caches: list[dict] = [{} for _ in range(n)]
+        self._evolved_output_w: Tensor | None = None
+        self._rpe_gains: tuple[Tensor, Tensor] | None = None
+        self._acts: list[tuple[Tensor, Tensor]] | None = None
+        self._weight_seed = 0
+        self.population = 0
+
+    # ---- genome ------------------------------------------------------------------------------------------
+    def _genome_spec(self) -> dict[str, tuple[int, ...]]:
+        s, spec = self.settings, {}
+        for g in self.stack.groups:
+            per_neuron = s.parameter_sharing == "neuron" or (s.parameter_sharing == "layer_outputs"
+                                                              and g.name == "out")
+            for n in g.param_names():
+                spec[f"{g.name}.{n}"] = g.shape if per_neuron else (1,)
+        if s.evolve_output_weights:
+            spec["out.W"] = tuple(self.stack.layers[-1].weight.shape[1:])
+        if s.rpe.evolvable:
+            spec["rpe.gain_positive"] = (1,)
+            spec["rpe.gain_negative"] = (1,)
+        return spec
+
+    def genome_spec(self) -> dict[str, tuple[int, ...]]:
+        """Ordered ``name -> per-individual shape`` of every evolvable parameter."""
+        return dict(self.genome_layout.shapes)
+
+    def genome_size(self) -> int:
+        return self.genome_layout.size
+
+    def genome_slices(self) -> dict[str, slice]:
+        return self.genome_layout.slices
+
+    def named_genome(self, genomes: Tensor) -> dict[str, Tensor]:
+        """Views of ``[P, G]`` genomes as ``name -> [P, *shape]``."""
+        return self.genome_layout.split(genomes)
+
+    def genome_init(self, generator: torch.Generator | None = None) -> Tensor:
+        """A centre for the search ``[G]``: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``, RPE gains 1,
+        ``out.W`` at the seeded initialisation's scale."""
+        parts = []
+        for name, shape in self.genome_layout.shapes:
+            n = math.prod(shape)
+            if name.startswith("rpe."):
+                parts.append(torch.ones(n))
+            elif name == "out.W":
+                parts.append((torch.rand(n, generator=generator) * 2 - 1) / math.sqrt(shape[1]))
+            elif name.endswith(".eta"):
+                parts.append(torch.rand(n, generator=generator) * 0.1)
+            else:
+                parts.append((torch.rand(n, generator=generator) * 2 - 1) * 0.1)
+        return torch.cat(parts).to(device=self.device, dtype=self.dtype)
+
+    @torch.no_grad()
+    def load_genomes(self, genomes: Tensor) -> None:
+        """Set the plastic parameters of ``P`` individuals from ``[P, G]`` flat genomes."""
+        if genomes.dim() == 1:
+            genomes = genomes.unsqueeze(0)
+        if genomes.dim() != 2 or genomes.shape[1] != self.genome_size():
+            raise ValueError(f"genomes must be [P, {self.genome_size()}]; got {tuple(genomes.shape)}")
+        genomes = genomes.to(device=self.device, dtype=self.dtype).contiguous()
+        P = genomes.shape[0]
+        named = self.named_genome(genomes)
+
+        def group_params(g) -> NeuronParams:
+            def get(n):
+                t = named.get(f"{g.name}.{n}")
+                return None if t is None else t.reshape(P, *[1] * len(g.shape)).expand(P, *g.shape) \
+                    if t.shape[1:] != g.shape else t
+            return NeuronParams(*(get(n) for n in ("A", "B", "C", "D", "eta")))
+
+        params = [group_params(g) for g in self.stack.groups]
+        self._states = [(_as_map(layer, params[pre], pre=True), _as_map(layer, params[post], pre=False))
+                        for layer, (pre, post) in zip(self.stack.layers, self.stack.connections)]
+        self._evolved_output_w = named["out.W"] if self.settings.evolve_output_weights else None
+        self._rpe_gains = ((named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
+                           if self.settings.rpe.evolvable else None)
+        if P != self.population:
+            self.population = P
+            self.stack.set_population(P)
+            self.reset(self._weight_seed)
+        self._caches = [{} for _ in self.stack.layers]   # cached constant aggregates belong to the old genomes
+        self._acts = None
+
+    # ---- state -------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def reset(self, weight_seed: int, noise_seeds: Sequence[int] | None = None) -> None:
+        """Re-initialise the weights (same for all individuals, from ``weight_seed``), the RPE state, the
+        presynaptic running means and the exploration noise.
+
+        ``noise_seeds`` (one per individual, e.g. its episode seed) seed each individual's own exploration
+        noise stream, so its outcome does not depend on which population slice it is evaluated in;
+        default: ``weight_seed + index``."""
+        self._weight_seed = int(weight_seed)
+        P = max(self.population, 1)
+        self.stack.reset_weights(self._weight_seed)
+        if self._evolved_output_w is not None and self._evolved_output_w.shape[0] == P:
+            self.stack.layers[-1].weight.copy_(self._evolved_output_w)
+        if self.modulator is not None:
+            self.modulator.reset(P, self.device, self.dtype)
+        if noise_seeds is None:
+            noise_seeds = [self._weight_seed + i for i in range(P)]
+        if len(noise_seeds) != P:
+            raise ValueError(f"{len(noise_seeds)} noise seeds for a population of {P}")
+        self.head.reset(torch.tensor([int(s) for s in noise_seeds], dtype=torch.int64, device=self.device))
+        self.centering.reset()
+        self._acts = None
+
+    def weights(self) -> list[Tensor]:
+        """Current weights of every plastic layer (conv: ``[P, Cout, Cin, k, k]``, linear: ``[P, out, in]``)."""
+        return self.stack.weights()
+
+    @property
+    def last_choice(self) -> Tensor | None:
+        """The classes chosen at the last forward (``choice`` head)."""
+        return getattr(self.head, "last_choice", None)
+
+    # ---- compute -----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward(self, obs: Tensor) -> Tensor:
+        """``[P, C, H, W]`` float → ``[P, n_out]``; records the activity the next update needs."""
+        if not self._states:
+            raise RuntimeError("call load_genomes(genomes) before forward()")
+        P = self.population
+        if obs.dim() == len(self.in_shape):
+            obs = obs.unsqueeze(0)
+        if obs.shape[0] != P or tuple(obs.shape[1:]) != self.in_shape:
+            raise ValueError(f"obs must be [{P}, {', '.join(map(str, self.in_shape))}]; got {tuple(obs.shape)}")
+        z, acts = self.stack(obs.to(device=self.device, dtype=self.dtype))
+        activity, output = self.head(z)
+        acts[-1] = (acts[-1][0], activity)
+        self._acts = acts
+        return output
+
+    @torch.no_grad()
+    def update(self, reward: Tensor | None = None) -> None:
+        """One Hebbian step for all ``P`` from the last forward's activity (RPE-scaled when RPE is on)."""
+        if self._acts is None:
+            raise RuntimeError("call forward(obs) before update()")
+        acts, self._acts = self._acts, None
+        if not self.settings.plastic:   # the non-plastic control: weights stay at their seeded initialisation
+            return
+        modulators = []
+        if self.modulator is None and reward is not None:
+            log.debug("update(reward) on a network without RPE modulation: the reward is ignored")
+        if self.modulator is not None:
+            if reward is None:
+                raise ValueError("this network is RPE-modulated: update(reward) needs the rewards [P]")
+            gp, gn = self._rpe_gains if self._rpe_gains is not None else (None, None)
+            self.modulator(torch.as_tensor(reward, device=self.device).reshape(self.population),
+                           self.head.explored, gp, gn)
+            modulators.append(self.modulator)
+        s = self.settings
+        self.stack.update(self.rule, self._states, acts, aggregation=s.aggregation, mode=s.sharing_mode,
+                          caches=self._caches, modulators=modulators, presynaptic=self.centering,
+                          learning=self._learning, weight_norm=s.weight_norm, clip=s.weight_clip)
+
+    def extra_repr(self) -> str:
+        s = self.settings
+        return (f"in={self.in_shape}, head={self.head_name}, aggregation={s.aggregation}, sharing={s.sharing_mode}, "
+                f"genome={self.genome_size()}, P={self.population}")
+
+
+def _as_map(layer, params: NeuronParams, pre: bool) -> NeuronParams:
+    """A group's parameters shaped as the layer's presynaptic or postsynaptic ``[P, C, H, W]`` map."""
+    return NeuronParams(*(layer.neuron_map(t, pre) for t in params))
