@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from pathlib import Path
@@ -41,8 +42,7 @@ def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, rando
         raise FileNotFoundError(f"{run_dir}/results.json holds no {genome} genome: has the run finished a generation?")
     task = evaluation_task(cfg)
     if max_steps is not None:
-        task = type(task)(task.kind, max_steps, task.network, {**task.env, "episode_length": max_steps}
-                          if task.kind == "classification" else task.env, task.device)
+        task = dataclasses.replace(task, max_steps=max_steps)
     seeds = evaluation_seeds(cfg.seed, episodes)
     network = task.build_network()
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()

@@ -16,12 +16,13 @@ import torch
 
 from evohebb.config import config_to_dict, save_config
 from evohebb.es.evaluation_task import EvaluationTask
-from evohebb.es.genome import GenomeLayout
 from evohebb.es.hebbian_problem import HebbianProblem
 from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 from evohebb.es.rollout import run_random_episodes
 from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
+from evohebb.es.searcher_state import restore_searcher_state, searcher_state
+from evohebb.nn.genome_layout import GenomeLayout
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.run_io import (
     CheckpointManager,
@@ -37,32 +38,10 @@ from evohebb.run_io.run_settings import resolve_device, seed_everything
 log = logging.getLogger(__name__)
 
 
-def evaluation_task(cfg: EvolveConfig, **env_overrides) -> EvaluationTask:
-    """The picklable description of what each actor builds, taken from the config."""
-    rpe = config_to_dict(cfg.network.rpe)
-    rpe_on, rpe_evolvable = rpe.pop("enabled"), rpe.pop("evolvable")
-    network = {"aggregation": cfg.network.aggregation, "weight_norm": cfg.network.weight_norm,
-               "clip": cfg.network.weight_clip, "rpe": rpe if rpe_on else None,
-               "rpe_evolvable": rpe_on and rpe_evolvable, "plastic": cfg.network.plastic,
-               "evolve_output_weights": cfg.network.evolve_output_weights,
-               "parameter_sharing": cfg.network.parameter_sharing,
-               "plastic_layers": cfg.network.plastic_layers, "pre_centering": cfg.network.pre_centering}
-    if cfg.task == "carracing":
-        c = cfg.carracing
-        env = {"size": c.size, "grayscale": c.grayscale, "frame_skip": c.frame_skip,
-               "negative_patience": c.negative_patience or None, "vectorization": c.vectorization}
-        network["in_shape"] = (1 if c.grayscale else 3, c.size, c.size)
-        network["pedals"] = c.pedals
-    else:
-        c = cfg.classification
-        env = {"dataset": c.dataset, "data_dir": c.data_dir, "train": c.train, "download": c.download,
-               "episode_length": cfg.evaluation.max_steps}
-        channels, side = (1, 28) if c.dataset in ("mnist", "fashion_mnist") else (3, 32)
-        network["in_shape"] = (channels, side, side)
-        network["n_classes"] = 100 if c.dataset == "cifar100" else 10
-        network["exploration_std"] = cfg.network.exploration_std
-    env.update(env_overrides)
-    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=network, env=env,
+def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
+    """The typed description of what each actor builds, taken from the config."""
+    env = cfg.carracing if cfg.task == "carracing" else cfg.classification
+    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
                           device=str(resolve_device(cfg.device)))
 
 
@@ -110,29 +89,28 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
 
     state = checkpoints.load_latest() if resume else None
-    if state is not None:
-        searcher = state["searcher"]
+    if resume and state is None:
+        log.warning("no checkpoint in %s: starting from generation 0", run_dir)
+    a = cfg.algorithm
+    problem = HebbianProblem(layout.size, episodes_per_individual=cfg.evaluation.episodes_per_individual,
+                             seed=cfg.seed, l2_penalty=cfg.evaluation.l2_penalty)
+    center = network.genome_init(torch.Generator().manual_seed(cfg.seed)).cpu()  # the network's own prior
+    searcher = make_search_algorithm(a.name, problem, popsize=a.popsize, stdev_init=a.stdev_init,
+                                     center_lr=a.center_lr, stdev_lr=a.stdev_lr,
+                                     parenthood_ratio=a.parenthood_ratio, center_init=center)
+    generation, best = 0, {"fitness": -float("inf"), "generation": -1, "genome": None}
+    if state is not None:   # the searcher built as a fresh one is given the saved state (tensors, weights-only)
+        restore_searcher_state(searcher, state["searcher"])
         restore_rng_state(state["rng"])
         generation, best = state["generation"], state["best"]
         log.info("resumed %s at generation %d", run_dir, generation)
-    else:
-        if resume:
-            log.warning("no checkpoint in %s: starting from generation 0", run_dir)
-        a = cfg.algorithm
-        problem = HebbianProblem(layout.size, episodes_per_individual=cfg.evaluation.episodes_per_individual,
-                                 seed=cfg.seed, l2_penalty=cfg.evaluation.l2_penalty)
-        center = network.genome_init(torch.Generator().manual_seed(cfg.seed)).cpu()  # the network's own prior
-        searcher = make_search_algorithm(a.name, problem, popsize=a.popsize, stdev_init=a.stdev_init,
-                                         center_lr=a.center_lr, stdev_lr=a.stdev_lr,
-                                         parenthood_ratio=a.parenthood_ratio, center_init=center)
-        generation, best = 0, {"fitness": -float("inf"), "generation": -1, "genome": None}
     problem: HebbianProblem = searcher.problem
     problem.attach_pool(pool)
     metrics = MetricsLogger(run_dir, resume_step=generation - 1 if state is not None else None)
 
     def save(gen_done: int, metric: float):
-        checkpoints.save({"searcher": searcher, "generation": gen_done, "best": best, "rng": capture_rng_state(),
-                          "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
+        checkpoints.save({"searcher": searcher_state(searcher), "generation": gen_done, "best": best,
+                          "rng": capture_rng_state(), "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
 
     # ---- loop
     stop = StopRequest()

@@ -1,9 +1,9 @@
 """Unrolled plastic networks: genome layout, population == singles, learning a label mapping."""
 
+from dataclasses import replace
+
 import pytest
 import torch
-
-from dataclasses import replace
 
 from evohebb.nn.layer_specs import ConvSpec, LinearSpec, PoolSpec
 from evohebb.nn.network_builders import build_network, carracing_policy, image_classifier
