@@ -16,25 +16,18 @@ from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.nn.output_heads import DEFAULT_PEDALS, PEDALS
 from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
+from evohebb.registry import Registry
 
 __all__ = ["CLASSIFIER_CONV", "NETWORK_BUILDERS", "THESIS_CONV", "build_network", "carracing_policy",
            "image_classifier", "register_network"]
 
-NETWORK_BUILDERS: dict[str, Callable[..., UnrolledPlasticNetwork]] = {}
-
-
-def register_network(name: str):
-    def decorator(builder):
-        NETWORK_BUILDERS[name] = builder
-        return builder
-    return decorator
+NETWORK_BUILDERS: Registry[Callable[..., UnrolledPlasticNetwork]] = Registry("network")
+register_network = NETWORK_BUILDERS.register
 
 
 def build_network(name: str, settings: PlasticNetworkSettings | None = None, **kw: Any) -> UnrolledPlasticNetwork:
     """Build the network registered as ``name``."""
-    if name not in NETWORK_BUILDERS:
-        raise ValueError(f"network {name!r} is unknown; registered: {', '.join(sorted(NETWORK_BUILDERS))}")
-    return NETWORK_BUILDERS[name](settings, **kw)
+    return NETWORK_BUILDERS.lookup(name)(settings, **kw)
 
 
 def _settings(settings: PlasticNetworkSettings | None, overrides: dict[str, Any]) -> PlasticNetworkSettings:

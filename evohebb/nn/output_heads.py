@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from evohebb.nn.row_noise import row_normal
+from evohebb.registry import Registry
 
 __all__ = ["DEFAULT_PEDALS", "OUTPUT_HEADS", "PEDALS", "ChoiceHead", "OutputHead", "make_head", "register_head"]
 
@@ -39,14 +40,8 @@ class OutputHead:
         raise NotImplementedError
 
 
-OUTPUT_HEADS: dict[str, Callable[..., OutputHead]] = {}
-
-
-def register_head(name: str):
-    def decorator(cls):
-        OUTPUT_HEADS[name] = cls
-        return cls
-    return decorator
+OUTPUT_HEADS: Registry[Callable[..., OutputHead]] = Registry("output head")
+register_head = OUTPUT_HEADS.register
 
 
 @register_head("tanh")
@@ -105,9 +100,8 @@ class ChoiceHead(OutputHead):
 
 def make_head(name: str, n_outputs: int, exploration_std: float = 0.0) -> OutputHead:
     """The head registered as ``name`` for ``n_outputs`` output neurons."""
-    if name not in OUTPUT_HEADS:
-        raise ValueError(f"output head {name!r} is unknown; registered: {', '.join(OUTPUT_HEADS)}")
-    head = OUTPUT_HEADS[name](exploration_std) if name == "choice" else OUTPUT_HEADS[name]()
+    build = OUTPUT_HEADS.lookup(name)
+    head = build(exploration_std) if name == "choice" else build()
     if head.n_outputs is not None and head.n_outputs != n_outputs:
         raise ValueError(f"the {name} head needs exactly {head.n_outputs} outputs, the network has {n_outputs}")
     return head
