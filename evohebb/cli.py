@@ -3,6 +3,9 @@
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
     evohebb evaluate runs/<name> [key=value ...] [--episodes M] [--gif out.gif] [--random-baseline]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
+
+Checkpoints are loaded weights-only; --trust-checkpoint (evolve, softhebb) loads one that is not in full,
+running any code it holds: only for run folders whose origin you trust.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ import sys
 from pathlib import Path
 
 from evohebb.config import ConfigError, load_config
-from evohebb.run_io import RunExistsError, create_run_dir, default_run_name
+from evohebb.run_io import (
+    CheckpointError,
+    RunExistsError,
+    create_run_dir,
+    default_run_name,
+    set_checkpoint_trust,
+)
 
 log = logging.getLogger("evohebb")
 
@@ -36,6 +45,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="run name (default: from the config, else a timestamped name)")
     parser.add_argument("--data-dir", help="data sets folder (sets EVOHEBB_DATA for this run and its workers; "
                         "a config's own data_dir still wins)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load checkpoints that are not weights-only (e.g. written by an earlier evohebb) in "
+                        "full, which runs any code they hold: only for run folders whose origin you trust "
+                        "(--resume, unsupervised.from_run)")
 
 
 def _split_config_and_overrides(args) -> tuple[str | None, list[str]]:
@@ -135,11 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
+    set_checkpoint_trust(getattr(args, "trust_checkpoint", False))   # for this run only
     try:
         return args.func(args)
-    except (ConfigError, RunExistsError, FileNotFoundError) as error:
+    except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError) as error:
         log.error("%s", error)
         return 2
+    finally:
+        set_checkpoint_trust(False)
 
 
 if __name__ == "__main__":
