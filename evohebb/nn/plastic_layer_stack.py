@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
-from evohebb.nn.unrolled import PopulationLayer, PopulationLinear, UnrolledConv2d, population_max_pool2d
+from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d
 from evohebb.plasticity.abcd import NEURON_PARAM_NAMES, neuron_centric_group_roles
 from evohebb.plasticity.modulators import Modulator, modulate
 from evohebb.plasticity.rule import PlasticityRule

@@ -46,8 +46,8 @@ from evohebb.plasticity.competition import (
     threshold_competition,
     top_k_wta,
 )
-from evohebb.plasticity.homeostasis import SynapticScaling
 from evohebb.plasticity.conv_geometry import ConvGeometry
+from evohebb.plasticity.homeostasis import SynapticScaling
 from evohebb.plasticity.softhebb_rule import SoftHebbRule, normalise_update, rate_or_constant
 from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
