@@ -249,11 +249,11 @@ def bench_population_state(P: int = 300):
         net.reset(0)
         t = time.perf_counter()
         net(torch.rand(P, 3, 64, 64))
+        activity = sum(x.nbytes + y.nbytes for x, y in net._acts)
         net.update()
         step = time.perf_counter() - t
-    state = genomes.nbytes + sum(w.nbytes for w in net.weights())
-    state += sum(c.D.nbytes + c.eta.nbytes for c in net._constants.values())
-    state += sum(x.nbytes + y.nbytes for x, y in net._acts)
+    state = genomes.nbytes + sum(w.nbytes for w in net.weights()) + activity
+    state += sum(t.nbytes for cache in net._caches for t in cache.values())   # cached D and rate aggregates
     emit(
         f"population{P}_state_memory",
         mem.mib,

@@ -90,6 +90,8 @@ class _Copies:
         if t is None:
             return None
         P, R = t.shape[:2]
+        if self.L == 1 and self.geom.kernel_size == 1:      # a linear layer: nothing to unfold
+            return t.reshape(P, R, self.K, 1)
         return unfold_patches(t.reshape(P * R, *t.shape[2:]), self.geom).view(P, R, self.K, self.L)
 
     def post(self, t: Tensor | None) -> Tensor | None:
@@ -104,8 +106,10 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
 
     ``cache``: a dict kept by the caller per genome (cleared when the rule's parameters change); ``terms`` mode
     stores the aggregates of constant terms and of the rate in it."""
-    P = _population(update)
-    device = _device(update)
+    first = next(_tensors(update), None)
+    if first is None:
+        raise ValueError("a CopyUpdate needs at least one tensor")
+    P, device = first.shape[0], first.device
     if not geom.unrollable and (aggregation != CONV_NATIVE or P > 1):
         raise ValueError(f"a conv with groups={geom.groups}, dilation={geom.dilation} supports only the conv-native "
                          f"{CONV_NATIVE!r} of one individual; got aggregation {aggregation!r} with P={P}")
@@ -122,16 +126,6 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
     else:
         out = _reduce_materialised(update, copies, aggregation, chunk_elements)
     return out.reshape(P, *geom.weight_shape)
-
-
-def _population(update: CopyUpdate) -> int:
-    for t in _tensors(update):
-        return t.shape[0]
-    raise ValueError("a CopyUpdate needs at least one tensor")
-
-
-def _device(update: CopyUpdate) -> torch.device:
-    return next(iter(_tensors(update))).device
 
 
 def _tensors(update: CopyUpdate):
@@ -157,7 +151,7 @@ def _sum_term(term: Term, copies: _Copies) -> Tensor:
         if u is not None and copies.valid is not None:
             u = u.masked_fill(~copies.valid, 0.0)
         if u is not None and v is not None:
-            out = torch.einsum("prkl,prcl->pck", u, v)
+            out = _contract(u, v)
         elif u is not None:
             out = u.sum((1, 3)).unsqueeze(1)
         elif v is not None:
@@ -167,6 +161,15 @@ def _sum_term(term: Term, copies: _Copies) -> Tensor:
         else:
             out = copies.count.view(1, 1, -1)
     return out if term.coef is None else out * term.coef
+
+
+def _contract(u: Tensor, v: Tensor) -> Tensor:
+    """``Σ_{r, l} u[p, r, k, l] · v[p, r, c, l]`` → ``[P, Cout, K]`` as one batched matmul."""
+    P, R, K, L = u.shape
+    if R == 1:
+        return torch.bmm(v[:, 0], u[:, 0].transpose(1, 2))
+    return torch.bmm(v.transpose(1, 2).reshape(P, v.shape[2], R * L), u.transpose(1, 2).reshape(P, K, R * L)
+                     .transpose(1, 2))
 
 
 def _rate_folded(update: CopyUpdate) -> list[Term]:
@@ -218,7 +221,8 @@ def _chunks(copies: _Copies, chunk_elements: int):
 def _term_block(term: Term, u: Tensor | None, v: Tensor | None, ps: slice, cs: slice, copies: _Copies) -> Tensor:
     """Per-copy values of one term on a block: ``[p, c, K, L]`` (broadcastable)."""
     if u is not None and v is not None:
-        block = torch.einsum("prkl,prcl->pckl", u[ps], v[ps, :, cs])
+        block = (u[ps, 0].unsqueeze(1) * v[ps, 0, cs].unsqueeze(2) if u.shape[1] == 1
+                 else torch.einsum("prkl,prcl->pckl", u[ps], v[ps, :, cs]))
     elif u is not None:
         block = u[ps].sum(1).unsqueeze(1)
     elif v is not None:
