@@ -141,8 +141,10 @@ def _tensors(update: CopyUpdate):
 def _sum_term(term: Term, copies: _Copies) -> Tensor:
     """``Σ_copies`` of one term → broadcastable to ``[P, Cout, K]``."""
     g = copies.geom
-    if term.pre is not None and term.post is not None and term.pre.shape[0] == 1 and copies.L > 1:
-        # one individual: the conv's weight gradient (handles groups and dilation; zero padding adds nothing)
+    if term.pre is not None and term.post is not None and term.pre.shape[0] == 1 and copies.L > 1 \
+            and (term.pre.shape[1] > 1 or not g.unrollable):
+        # one individual, a batch of samples: the conv's weight gradient (handles groups and dilation; zero
+        # padding adds nothing)
         pre, post = term.pre[0], term.post[0]
         out = torch.nn.grad.conv2d_weight(pre, g.weight_shape, post, stride=g.stride, padding=g.padding,
                                           dilation=g.dilation, groups=g.groups).reshape(1, copies.C, copies.K)
