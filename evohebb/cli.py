@@ -3,6 +3,7 @@
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
     evohebb evaluate runs/<name> [key=value ...] [--episodes M] [--gif out.gif] [--random-baseline]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
+    evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
 
 Checkpoints are loaded weights-only; --trust-checkpoint (evolve, softhebb) loads one that is not in full,
 running any code it holds: only for run folders whose origin you trust.
@@ -109,6 +110,15 @@ def _cmd_softhebb(args) -> int:
     return 0
 
 
+def _cmd_reward(args) -> int:
+    from evohebb.pipelines.reward import run_reward
+    from evohebb.pipelines.reward_config import RewardConfig
+    cfg, run_dir, resume = _prepare_run(args, RewardConfig, "reward")
+    log.info("run directory: %s", run_dir)
+    run_reward(cfg, run_dir, resume=resume)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evohebb", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     softhebb = sub.add_parser("softhebb", help="unsupervised SoftHebb training, then a linear readout")
     _add_run_arguments(softhebb)
     softhebb.set_defaults(func=_cmd_softhebb)
+
+    reward = sub.add_parser("reward", help="hebbianCNN: soft-WTA Hebbian classifier learning from dopamine "
+                                           "(rewards, never labels), then its backprop twin")
+    _add_run_arguments(reward)
+    reward.set_defaults(func=_cmd_reward)
     return parser
 
 
