@@ -21,7 +21,10 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 * ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
-a convolution, never a loop over neurons or positions) and applies it when :meth:`hebbian_step` is called.
+a convolution, never a loop over neurons or positions) and applies it when :meth:`hebbian_step` is called:
+rule -> modulators -> apply. Modulators (:mod:`evohebb.plasticity.modulators`, set with :meth:`set_modulators`)
+scale the rule's normalised update ``[1, Cout, Cin/groups, k, k]`` (a population of one) before the rate, e.g.
+per output channel (kernel-plasticity neuromodulation).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from evohebb.plasticity.competition import (
 )
 from evohebb.plasticity.conv_geometry import ConvGeometry
 from evohebb.plasticity.homeostasis import SynapticScaling
+from evohebb.plasticity.modulators import Modulator, modulate
 from evohebb.plasticity.softhebb_rule import SoftHebbRule, normalise_update, rate_or_constant
 from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
@@ -87,6 +91,12 @@ class SoftHebbConv2d(nn.Module):
         self.rule = SoftHebbRule()
         self._pending: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
+        self.modulators: list[Modulator] = []
+        self.layer_index = 0
+
+    def set_modulators(self, modulators: list[Modulator], layer_index: int) -> None:
+        """Scale every later update by these modulators' factors for layer ``layer_index`` (``[]``: none)."""
+        self.modulators, self.layer_index = list(modulators), int(layer_index)
 
     # ------------------------------------------------------------------------------------------ weights
     @torch.no_grad()
@@ -166,6 +176,8 @@ class SoftHebbConv2d(nn.Module):
         update = self.rule.copy_update(pre.unsqueeze(0), y.unsqueeze(0), self.weight.detach().unsqueeze(0),
                                        u.unsqueeze(0))
         delta = normalise_update(reduce_copies(update, geom, s.sharing or CONV_NATIVE)[0])
+        if self.modulators:
+            delta = modulate(delta.unsqueeze(0), self.modulators, self.layer_index)[0]
         eta = rate_or_constant(self.weight.detach(), s.eta0, s.adaptive_lr, s.lr_power)
         if self.scaling is not None:
             self._scale = self.scaling.update(y, dim=1)

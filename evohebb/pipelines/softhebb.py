@@ -216,17 +216,24 @@ def load_hebbian_network(model: HebbianConvNet, run_dir: str | Path, device: tor
 
 # ------------------------------------------------------------------------------------------------ phases
 def train_unsupervised(model: HebbianConvNet, train: ImageDataset, cfg: SoftHebbConfig, device: torch.device,
-                       state: SoftHebbState, metrics: MetricsLogger, save) -> None:
+                       state: SoftHebbState, metrics: MetricsLogger, save, *, step_offset: int = 0,
+                       order_seed: int | None = None, on_update=None, desc: str | None = None) -> None:
     """Hebbian updates over ``unsupervised.epochs`` epochs, from ``state.unsup_step`` on.
 
     With ``hebbian.alpha < 1`` this is the hybrid phase: each batch also runs the head, and every Hebbian
     layer applies ``alpha * dW_hebb - (1 - alpha) * bp_lr * grad`` of the cross-entropy (the head learns by
     SGD at ``bp_lr`` meanwhile); the labels are used only then.
+
+    ``cfg`` supplies ``unsupervised``, ``seed`` and ``checkpoint.every``. A caller running several phases in one
+    run (the continual pipeline) passes ``step_offset`` (added to the logged and saved steps; ``state`` counts
+    this phase's updates), ``order_seed`` (the image order's seed, default ``cfg.seed``), ``on_update(done)``
+    (called after each update with this phase's count) and the progress bar's ``desc``.
     """
     u = cfg.unsupervised
+    order_seed = cfg.seed if order_seed is None else order_seed
     per_epoch = math.ceil(len(train) / u.batch_size)
     stages = list(range(len(model.blocks))) if u.schedule == "layerwise" else [None]
-    total = per_epoch * u.epochs * len(stages)
+    total = unsupervised_updates(model, len(train), u)
     done = state.unsup_step
     if done >= total:
         state.unsup_complete = True
@@ -235,14 +242,14 @@ def train_unsupervised(model: HebbianConvNet, train: ImageDataset, cfg: SoftHebb
     head_sgd = torch.optim.SGD(model.classifier.parameters(), lr=u.bp_lr) if hybrid else None
     model.train()
     t0, start_done = time.perf_counter(), done
-    bar = progress_bar(total=total, initial=done, desc="hybrid" if hybrid else "unsupervised", unit="batch")
+    bar = progress_bar(total=total, initial=done, desc=desc or ("hybrid" if hybrid else "unsupervised"), unit="batch")
     while done < total:  # one pass of this loop = the rest of one epoch of one stage
         stage_i, rest = divmod(done, per_epoch * u.epochs)
         epoch, batch_i = divmod(rest, per_epoch)
         stage = stages[stage_i]
         model.set_plastic(None if stage is None else {stage})
         upto = None if stage is None else stage + 1
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch))
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(order_seed * 1000 + epoch))
         for i in range(batch_i * u.batch_size, len(train), u.batch_size):
             batch = train.subset(order[i:i + u.batch_size])
             x = batch.to_float().to(device)
@@ -258,22 +265,30 @@ def train_unsupervised(model: HebbianConvNet, train: ImageDataset, cfg: SoftHebb
             done += 1
             bar.update(1)
             state.unsup_step, state.unsup_complete = done, done == total
+            if on_update is not None:
+                on_update(done)
             if done % u.log_every == 0 or done == total:
                 stats = _weight_stats(model)
                 if hybrid:
                     stats["unsup/cross_entropy"] = loss.item()
-                metrics.log(done, stats)
+                metrics.log(step_offset + done, stats)
             if done % cfg.checkpoint.every == 0 or done == total:
                 now = time.perf_counter()
                 state.unsup_seconds += now - t0
                 t0 = now
-                save(done, None)
+                save(step_offset + done, None)
     bar.close()
     model.set_plastic(None)
     model.zero_grad(set_to_none=True)
     if done > start_done:
         state.unsup_images_per_s = done * u.batch_size / max(state.unsup_seconds, 1e-9)
     log.info("%s phase: %d updates, %.1f s", "hybrid" if hybrid else "unsupervised", done, state.unsup_seconds)
+
+
+def unsupervised_updates(model: HebbianConvNet, n_images: int, u) -> int:
+    """Hebbian updates of the unsupervised phase ``u`` (an UnsupervisedConfig) on ``n_images`` images."""
+    stages = len(model.blocks) if u.schedule == "layerwise" else 1
+    return math.ceil(n_images / u.batch_size) * u.epochs * stages
 
 
 def _weight_stats(model: HebbianConvNet) -> dict:

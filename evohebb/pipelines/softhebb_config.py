@@ -56,6 +56,17 @@ class ModelConfig:
                                       f"(n_layers={self.n_layers}) or null for the defaults")
 
 
+def check_hebbian_left_to_architecture(hebbian: HebbianSettings, model: ModelConfig) -> None:
+    """Refuse a non-default ``hebbian.*`` value that the architecture sets itself (per layer or fixed)."""
+    architecture = model.architecture
+    for name in hebbian_fields_set_by(architecture):
+        value, default = getattr(hebbian, name), getattr(HebbianSettings(), name)
+        if value != default:
+            where = f"set model.{name}, one value per layer" if hasattr(model, name) else "fixed"
+            raise ConfigError(f"hebbian.{name}: {value!r} is set by the architecture {architecture!r} itself "
+                              f"({where}); allowed: the default {default!r}")
+
+
 @dataclass
 class UnsupervisedConfig:
     epochs: int = option(1, low=0, help="unsupervised epochs (the paper: 1)")
@@ -103,13 +114,7 @@ class SoftHebbConfig(RunSettings):
 
     def validate(self) -> None:
         super().validate()
-        architecture = self.model.architecture
-        for name in hebbian_fields_set_by(architecture):
-            value, default = getattr(self.hebbian, name), getattr(HebbianSettings(), name)
-            if value != default:
-                where = f"set model.{name}, one value per layer" if hasattr(self.model, name) else "fixed"
-                raise ConfigError(f"hebbian.{name}: {value!r} is set by the architecture {architecture!r} itself "
-                                  f"({where}); allowed: the default {default!r}")
+        check_hebbian_left_to_architecture(self.hebbian, self.model)
         hybrid = self.hebbian.alpha < 1.0 and self.model.architecture != "backprop"
         if hybrid and self.unsupervised.bp_lr <= 0:
             raise ConfigError(f"unsupervised.bp_lr: {self.unsupervised.bp_lr} gives hebbian.alpha="

@@ -1,0 +1,400 @@
+"""The continual pipeline: a stream of class-split tasks learnt by a SoftHebb network, models V / M / KP / KPM.
+
+    evohebb continual configs/continual_split_mnist.yaml [key=value ...] [--resume runs/<name>]
+
+``load config -> build -> loop over tasks (step, log, checkpoint) -> results``, in the order of
+:func:`run_continual`. For every task ``t`` of the stream (class splits of one data set, ``stream.*``):
+
+1. **unsupervised**: one Hebbian epoch on the task's training images (the softhebb pipeline's
+   :func:`~evohebb.pipelines.softhebb.train_unsupervised`); with KP the kernel-plasticity modulator
+   (:mod:`evohebb.plasticity.kernel_plasticity`) scales every update and records the task's kernel activity and
+   weight changes, and ranks the kernels when the epoch ends;
+2. **readout**: frozen features of the task's images, then a linear head trained on them by the softhebb
+   pipeline's :func:`~evohebb.pipelines.softhebb.train_supervised`: V and KP keep training their one head, M and
+   KPM add a fresh head per task (:class:`~evohebb.nn.multi_head.MultiHead`);
+3. **evaluation**: every task seen so far is tested (``R[t][j]``): task-incremental (``stream.scenario=task``,
+   the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. M and
+   KPM choose the head of each group of test images without labels (``continual.head_score``); the fraction of
+   right choices is the head-selection accuracy.
+
+After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) to
+TensorBoard and ``metrics.jsonl``; at the end ``results.json`` and ``figures/accuracy_matrix.png``.
+
+Global step: task ``t`` owns the steps after ``offset[t]``: its Hebbian updates ``1..U``, readout epochs
+``U + e``, its evaluation ``U + E + 1``. Checkpoints (every ``checkpoint.every`` Hebbian updates, after every
+readout epoch, after every task) hold the network, the heads, the plasticity and KP states, :class:`ContinualState`
+(plain containers), RNG states and the config; ``resume=True`` continues from the last one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from evohebb.config import config_to_dict, save_config
+from evohebb.data import ImageDataset, load_dataset, task_splits
+from evohebb.nn.multi_head import MultiHead
+from evohebb.nn.softhebb_blocks import HebbianConvNet
+from evohebb.pipelines.continual_config import ContinualConfig
+from evohebb.pipelines.continual_metrics import average_accuracy, backward_transfer, forgetting
+from evohebb.pipelines.softhebb import (
+    SoftHebbState,
+    accuracy,
+    build_model,
+    extract_features,
+    train_supervised,
+    train_unsupervised,
+    unsupervised_updates,
+)
+from evohebb.plasticity.kernel_plasticity import KernelPlasticity
+from evohebb.run_io import (
+    CheckpointManager,
+    MetricsLogger,
+    capture_rng_state,
+    restore_rng_state,
+    write_results,
+)
+from evohebb.run_io.run_settings import resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Task:
+    """One task of the stream: its classes (global labels, in order) and its images (global labels)."""
+
+    index: int
+    classes: list[int]
+    train: ImageDataset
+    test: ImageDataset
+
+    def local(self, labels: torch.Tensor) -> torch.Tensor:
+        """Global labels of this task's classes -> their index in ``classes``."""
+        classes = torch.tensor(self.classes, device=labels.device)
+        return (labels[:, None] == classes[None, :]).int().argmax(1)
+
+
+@dataclass
+class ContinualState:
+    """Where a run stands; checkpointed as plain containers (:meth:`to_checkpoint`)."""
+
+    task: int = 0                       # tasks finished
+    stage: str = "unsupervised"         # of task `task`: unsupervised | readout
+    current: SoftHebbState = field(default_factory=SoftHebbState)   # the phases of task `task`
+    accuracy: list[list[float | None]] = field(default_factory=list)   # R, one row per finished task
+    learned: list[float] = field(default_factory=list)   # each task's own head on its task, right after training
+    selection: list[list[float | None]] = field(default_factory=list)  # head-selection accuracy (M, KPM)
+    unsup_seconds: list[float] = field(default_factory=list)
+    unsup_images_per_s: list[float | None] = field(default_factory=list)
+    task_seconds: list[float] = field(default_factory=list)
+    seconds_in_task: float = 0.0        # of the unfinished task, summed over resumes
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["current"] = self.current.to_checkpoint()
+        return out
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any]) -> ContinualState:
+        state = cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved and f.name != "current"})
+        state.current = SoftHebbState.from_checkpoint(saved["current"])
+        return state
+
+
+# ------------------------------------------------------------------------------------------------ entry
+def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = False) -> dict:
+    """Run the pipeline in ``run_dir`` (created by the caller); returns the dict written to results.json."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    save_config(cfg, run_dir / "config.yaml")
+    c = cfg.continual
+
+    # ---- build
+    tasks = build_stream(cfg)
+    n_tasks = len(tasks)
+    n_classes = tasks[0].train.n_classes
+    local_labels = c.multi_head or cfg.stream.scenario == "task"
+    head_size = cfg.stream.classes_per_task if local_labels else n_classes
+    model = build_model(cfg, tasks[0].train.image_shape, head_size, device)
+    heads = MultiHead(model.feature_dim, cfg.model.dropout, device)
+    kp = KernelPlasticity(c.kp) if c.kernel_plasticity else None
+    if kp is not None:
+        for i, layer in enumerate(model.hebbian_layers()):
+            layer.set_modulators([kp], i)
+    updates = [unsupervised_updates(model, len(task.train), cfg.unsupervised) for task in tasks]
+    offsets = [sum(u + cfg.readout.epochs + 1 for u in updates[:t]) for t in range(n_tasks + 1)]
+    log.info("%s, %s-incremental, %d tasks of %s on %s: %s", c.model, cfg.stream.scenario, n_tasks,
+             cfg.stream.classes_per_task, cfg.stream.name, [task.classes for task in tasks])
+
+    ckpt = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
+    state = ContinualState()
+    resume_step = None
+    if resume:
+        saved = ckpt.load_latest(map_location=device)
+        if saved is not None:
+            for size in saved["head_sizes"]:
+                heads.add_head(size)
+            model.load_state_dict(saved["model"])
+            heads.load_state_dict(saved["heads"])
+            model.load_plasticity_state(saved["plasticity"])
+            if kp is not None:
+                kp.load_state_dict(saved["kernel_plasticity"])
+            state = ContinualState.from_checkpoint(saved["state"])
+            restore_rng_state(saved["rng"])
+            resume_step = saved["step"]
+            log.info("resumed from step %d (task %d, %s)", resume_step, state.task + 1, state.stage)
+    metrics = MetricsLogger(run_dir, resume_step=resume_step)
+    clock = [time.perf_counter()]
+
+    def save(step: int, metric: float | None = None) -> None:   # the readout's metric is one task's: not kept
+        now = time.perf_counter()
+        state.seconds_in_task += now - clock[0]
+        clock[0] = now
+        ckpt.save({"model": model.state_dict(), "heads": heads.state_dict(), "head_sizes": heads.sizes,
+                   "plasticity": model.plasticity_state(),
+                   "kernel_plasticity": kp.state_dict() if kp is not None else None,
+                   "state": state.to_checkpoint(), "rng": capture_rng_state(), "step": step,
+                   "config": config_to_dict(cfg)}, step)
+
+    # ---- loop: every task = unsupervised epoch, readout, evaluation of all tasks so far
+    try:
+        for t in range(state.task, n_tasks):
+            task, phase = tasks[t], state.current
+            desc = f"task {t + 1}/{n_tasks}"
+            if state.stage == "unsupervised":
+                hooks = attach_kernel_plasticity(kp, model, phase.unsup_step, cfg.continual.kp.delta_w_interval,
+                                                 updates[t])
+                try:
+                    train_unsupervised(model, task.train, cfg, device, phase, metrics, save,
+                                       step_offset=offsets[t], order_seed=cfg.seed * 100 + t,
+                                       on_update=hooks.on_update if hooks else None, desc=f"{desc} unsupervised")
+                finally:
+                    if hooks:
+                        hooks.remove()
+                if kp is not None:
+                    kp.end_task()
+                state.stage = "readout"
+
+            # readout: this task's head on frozen features
+            train_x = extract_features(model, task.train, cfg, device, f"{desc} features (train)")
+            test_x = extract_features(model, task.test, cfg, device, f"{desc} features (test)")
+            head = t if c.multi_head else 0
+            while len(heads.heads) <= head:
+                heads.add_head(head_size)
+            train_y, test_y = task.train.labels.to(device), task.test.labels.to(device)
+            if local_labels:   # a head over this task's classes (else: over every class, global labels)
+                train_y, test_y = task.local(train_y), task.local(test_y)
+            train_supervised(heads.readout(head), heads.heads[head].parameters(), train_x, train_y, test_x, test_y,
+                             cfg, phase, offsets[t] + updates[t], metrics, save)
+            learned = accuracy(heads.readout(head), test_x, test_y)
+
+            # evaluation of every task so far
+            row, selection = [], []
+            for j in range(t + 1):
+                features = test_x if j == t else extract_features(model, tasks[j].test, cfg, device,
+                                                                  f"{desc} features (test of task {j + 1})")
+                acc, chosen = evaluate_task(tasks, j, t, features, heads, cfg)
+                row.append(acc)
+                selection.append(chosen)
+            state.accuracy.append(row + [None] * (n_tasks - t - 1))
+            state.selection.append(selection + [None] * (n_tasks - t - 1) if c.multi_head else [None] * n_tasks)
+            state.learned.append(learned)
+            state.unsup_seconds.append(phase.unsup_seconds)
+            state.unsup_images_per_s.append(phase.unsup_images_per_s)
+            step = offsets[t + 1]
+            kp_fractions = {f"kp/layer{i}/important_fraction": f for i, f in
+                            enumerate(kp.summary()["important_fraction"])} if kp is not None else {}
+            metrics.log(step, {**task_metrics(state, t, learned), **kp_fractions})
+            state.task, state.stage, state.current = t + 1, "unsupervised", SoftHebbState()
+            now = time.perf_counter()
+            state.task_seconds.append(state.seconds_in_task + now - clock[0])
+            state.seconds_in_task, clock[0] = 0.0, now
+            log.info("after task %d/%d: R row %s, average accuracy %.4f", t + 1, n_tasks,
+                     [round(a, 4) for a in row], average_accuracy(state.accuracy, t))
+            save(step)
+        if state.accuracy:
+            write_matrix_figure(state.accuracy, run_dir, metrics, offsets[n_tasks], f"{c.model} on {cfg.stream.name}")
+    finally:
+        metrics.close()
+
+    # ---- results
+    results = final_results(cfg, state, tasks, device, kp, offsets[1:])
+    write_results(run_dir, results)
+    log.info("%s: average accuracy %.4f, backward transfer %s, head selection %s", c.model,
+             results["average_accuracy"], results["backward_transfer"], results["head_selection_accuracy"])
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ build
+def build_stream(cfg: ContinualConfig) -> list[Task]:
+    """The tasks: ``stream.n_tasks`` class splits of the training and test sets (same classes, first
+    ``train_per_task`` / ``test_per_task`` images of each)."""
+    s = cfg.stream
+    train = load_dataset(s.name, train=True, data_dir=s.data_dir, download=s.download)
+    test = load_dataset(s.name, train=False, data_dir=s.data_dir, download=s.download)
+    split = {"n_tasks": s.n_tasks, "classes_per_task": s.classes_per_task, "class_order": s.class_order,
+             "seed": s.order_seed}
+    tasks = []
+    for tr, te in zip(task_splits(train, **split), task_splits(test, **split)):
+        tasks.append(Task(tr.task, tr.classes, _first(tr.dataset, s.train_per_task),
+                          _first(te.dataset, s.test_per_task)))
+    return tasks
+
+
+def _first(data: ImageDataset, n: int) -> ImageDataset:
+    return data.subset(torch.arange(min(n, len(data)))) if n else data
+
+
+class KernelPlasticityHooks:
+    """Feeds a task's unsupervised epoch to the KP modulator: each training forward's output of every plastic
+    Hebbian layer (:meth:`KernelPlasticity.observe`), and its weights every ``interval`` updates and after
+    the last one (:meth:`KernelPlasticity.record`)."""
+
+    def __init__(self, kp: KernelPlasticity, model: HebbianConvNet, interval: int, total: int):
+        self.kp, self.layers, self.interval, self.total = kp, model.hebbian_layers(), interval, total
+        self.handles = [layer.register_forward_hook(self._observer(i)) for i, layer in enumerate(self.layers)]
+
+    def _observer(self, index: int):
+        def hook(module, inputs, output):
+            if module.training and module.plastic:
+                self.kp.observe(index, output)
+        return hook
+
+    def on_update(self, done: int) -> None:
+        if done % self.interval == 0 or done == self.total:
+            for i, layer in enumerate(self.layers):
+                self.kp.record(i, layer.weight)
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def attach_kernel_plasticity(kp: KernelPlasticity | None, model: HebbianConvNet, done: int, interval: int,
+                             total: int) -> KernelPlasticityHooks | None:
+    """Hooks for a task's unsupervised epoch (None without KP); a task that starts afresh begins KP's records."""
+    if kp is None:
+        return None
+    if done == 0:
+        kp.begin_task([layer.weight for layer in model.hebbian_layers()])
+    return KernelPlasticityHooks(kp, model, interval, total)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+@torch.no_grad()
+def evaluate_task(tasks: list[Task], j: int, t: int, features: torch.Tensor, heads: MultiHead,
+                  cfg: ContinualConfig) -> tuple[float, float | None]:
+    """Accuracy on task ``j`` after task ``t`` with the model's inference, and (M, KPM) the fraction of its
+    test images whose head was chosen right."""
+    c, task = cfg.continual, tasks[j]
+    labels = task.test.labels.to(features.device)
+    if not len(labels):
+        return float("nan"), None
+    task_incremental = cfg.stream.scenario == "task"
+    if c.multi_head:
+        chosen, local = heads.predict(features, upto=t + 1, score=c.head_score, unit=c.selection_unit)
+        if task_incremental:
+            right = local == task.local(labels)
+        else:   # the chosen head's class, as a global label
+            classes = torch.tensor([tasks[h].classes for h in range(t + 1)], device=features.device)
+            right = classes[chosen, local] == labels
+        return right.float().mean().item(), (chosen == j).float().mean().item()
+    heads.eval()
+    logits = heads(features.float(), 0)
+    if task_incremental:
+        right = logits.argmax(1) == task.local(labels)
+    else:   # among the classes seen so far
+        seen = torch.tensor([k for h in range(t + 1) for k in tasks[h].classes], device=features.device)
+        right = seen[logits[:, seen].argmax(1)] == labels
+    return right.float().mean().item(), None
+
+
+def task_metrics(state: ContinualState, t: int, learned: float) -> dict[str, float]:
+    """The scalars logged after task ``t``."""
+    r = state.accuracy
+    out = {f"eval/task{j + 1}_accuracy": r[t][j] for j in range(t + 1)}
+    out["eval/average_accuracy"] = average_accuracy(r, t)
+    out["eval/learned_accuracy"] = learned
+    if t > 0:
+        out["eval/backward_transfer"] = backward_transfer(r, t)
+        out["eval/backward_transfer_vs_learned"] = backward_transfer(r, t, state.learned)
+        out["eval/forgetting"] = forgetting(r, t)
+    chosen = [s for s in state.selection[t] if s is not None]
+    if chosen:
+        out["eval/head_selection_accuracy"] = sum(chosen) / len(chosen)
+    return out
+
+
+def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task], device: torch.device,
+                  kp: KernelPlasticity | None, task_end_steps: list[int]) -> dict[str, Any]:
+    last = len(state.accuracy) - 1
+    chosen = [s for s in state.selection[last] if s is not None] if last >= 0 else []
+    per_task = [task_metrics(state, t, state.learned[t]) for t in range(last + 1)]
+    return {
+        "model": cfg.continual.model,
+        "scenario": cfg.stream.scenario,
+        "dataset": cfg.stream.name,
+        "seed": cfg.seed,
+        "device": str(device),
+        "n_tasks": len(tasks),
+        "tasks_done": last + 1,
+        "classes": [task.classes for task in tasks],
+        "n_train_per_task": [len(task.train) for task in tasks],
+        "n_test_per_task": [len(task.test) for task in tasks],
+        "n_layers": cfg.model.n_layers,
+        "head_score": cfg.continual.head_score if cfg.continual.multi_head else None,
+        "selection_unit": cfg.continual.selection_unit if cfg.continual.multi_head else None,
+        "accuracy_matrix": state.accuracy,
+        "learned_accuracy": state.learned,
+        "average_accuracy": average_accuracy(state.accuracy, last) if last >= 0 else None,
+        "backward_transfer": backward_transfer(state.accuracy, last) if last >= 0 else None,
+        "backward_transfer_vs_learned": backward_transfer(state.accuracy, last, state.learned) if last >= 0 else None,
+        "forgetting": forgetting(state.accuracy, last) if last >= 0 else None,
+        "head_selection_accuracy": sum(chosen) / len(chosen) if chosen else None,
+        "head_selection_matrix": state.selection,
+        "average_accuracy_per_task": [m["eval/average_accuracy"] for m in per_task],
+        "kernel_plasticity": kp.summary() if kp is not None else None,
+        "unsupervised_seconds": state.unsup_seconds,
+        "unsupervised_images_per_s": state.unsup_images_per_s,
+        "task_seconds": state.task_seconds,
+        "seconds": sum(state.task_seconds),
+        "task_end_steps": task_end_steps,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ figures
+def write_matrix_figure(r: list[list[float | None]], run_dir: Path, metrics: MetricsLogger, step: int,
+                        title: str) -> None:
+    """Heat map of ``R`` (rows: after task i, columns: task j) to ``figures/accuracy_matrix.png`` and TensorBoard."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    values = np.array([[math.nan if a is None else 100 * a for a in row] for row in r], dtype=float)
+    n_rows, n_cols = values.shape
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n_cols, 0.8 + 0.6 * n_rows))
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=100)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if not math.isnan(values[i, j]):
+                ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] < 60 else "black")
+    ax.set_xticks(range(n_cols), [str(j + 1) for j in range(n_cols)])
+    ax.set_yticks(range(n_rows), [str(i + 1) for i in range(n_rows)])
+    ax.set_xlabel("tested on task j")
+    ax.set_ylabel("after training task i")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="accuracy (%)")
+    figures = run_dir / "figures"
+    figures.mkdir(exist_ok=True)
+    fig.savefig(figures / "accuracy_matrix.png", dpi=100, bbox_inches="tight")
+    metrics.log_figure("eval/accuracy_matrix", fig, step)

@@ -1,0 +1,130 @@
+"""V / M / KP / KPM on one task stream with the same seeds: one continual run per (model, seed), then a
+markdown table and a bar figure.
+
+    evohebb continual-compare configs/continual_split_mnist.yaml [key=value ...] [--models V M KP KPM]
+                              [--seeds 0 1 2] [--resume runs/<name>]
+
+Runs go to ``<root>/<model>-seed<seed>/`` (each a full continual run: config, checkpoints, metrics, results);
+the comparison to ``<root>/comparison.md``, ``comparison.json`` and ``figures/comparison.png``. Every figure is
+the mean ± sample standard deviation over the seeds, after the last task. With ``resume`` finished runs are
+read back and unfinished ones resume from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import fmean, stdev
+from typing import Any
+
+from evohebb.config import save_config
+from evohebb.pipelines.continual import run_continual
+from evohebb.pipelines.continual_config import MODELS, ContinualConfig
+from evohebb.run_io import atomic_write_json, atomic_write_text, read_results
+
+log = logging.getLogger(__name__)
+
+METRICS = (  # (results key, column title)
+    ("average_accuracy", "average accuracy (%)"),
+    ("backward_transfer", "backward transfer (%)"),
+    ("backward_transfer_vs_learned", "BWT vs. learned, thesis (%)"),
+    ("forgetting", "forgetting (%)"),
+    ("head_selection_accuracy", "head selection (%)"),
+)
+
+
+def run_comparison(cfg: ContinualConfig, root: str | Path, models: Sequence[str] = MODELS,
+                   seeds: Sequence[int] = (0, 1, 2), resume: bool = False) -> dict[str, Any]:
+    """Run every model with every seed (``cfg`` otherwise unchanged) and write the comparison; returns it."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"models {unknown} are unknown; allowed: {', '.join(MODELS)}")
+    save_config(cfg, root / "config.yaml")
+    runs: dict[str, list[dict]] = {model: [] for model in models}
+    for seed in seeds:            # seed-major: an interrupted comparison has every model for the seeds done
+        for model in models:
+            name = f"{model}-seed{seed}"
+            run_dir = root / name
+            if resume and (run_dir / "results.json").exists() and _finished(read_results(run_dir)):
+                log.info("%s: finished earlier, results read back", name)
+                results = read_results(run_dir)
+            else:
+                sub = dataclasses.replace(cfg, seed=seed, name=f"{cfg.name or root.name}-{name}",
+                                          continual=dataclasses.replace(cfg.continual, model=model))
+                again = resume and any((run_dir / "checkpoints").glob("ckpt-*.pt"))
+                log.info("%s: %s", name, "resuming" if again else "starting")
+                results = run_continual(sub, run_dir, resume=again)
+            runs[model].append(results)
+    comparison = summarise(runs)
+    comparison["config"] = str(root / "config.yaml")
+    atomic_write_json(root / "comparison.json", comparison)
+    atomic_write_text(root / "comparison.md", markdown_table(comparison))
+    write_bar_figure(comparison, root / "figures" / "comparison.png")
+    log.info("comparison:\n%s", markdown_table(comparison))
+    return comparison
+
+
+def _finished(results: dict) -> bool:
+    return results.get("tasks_done") == results.get("n_tasks")
+
+
+def summarise(runs: dict[str, list[dict]]) -> dict[str, Any]:
+    """Per model and metric: mean, std (sample; 0 for one run), the per-seed values (in %), and the runs'
+    seconds."""
+    out: dict[str, Any] = {"models": {}}
+    for model, results in runs.items():
+        row: dict[str, Any] = {"seeds": [r["seed"] for r in results],
+                               "seconds": [r["seconds"] for r in results]}
+        for key, _ in METRICS:
+            values = [100 * r[key] for r in results if r.get(key) is not None]
+            row[key] = {"mean": fmean(values), "std": stdev(values) if len(values) > 1 else 0.0,
+                        "values": values} if values else None
+        out["models"][model] = row
+    first = next(iter(runs.values()))[0]
+    out.update({key: first[key] for key in ("dataset", "scenario", "n_tasks", "classes", "n_train_per_task",
+                                            "n_test_per_task", "n_layers")})
+    return out
+
+
+def markdown_table(comparison: dict[str, Any]) -> str:
+    head = "| model | " + " | ".join(title for _, title in METRICS) + " | seeds |"
+    lines = [f"{comparison['dataset']}, {comparison['scenario']}-incremental, {comparison['n_tasks']} tasks "
+             f"{comparison['classes']}, after the last task (mean ± std over seeds)", "", head,
+             "|" + "---|" * (len(METRICS) + 2)]
+    for model, row in comparison["models"].items():
+        cells = [("–" if row[key] is None else f"{row[key]['mean']:.1f} ± {row[key]['std']:.1f}") for key, _ in METRICS]
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {len(row['seeds'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_bar_figure(comparison: dict[str, Any], path: Path) -> None:
+    """Average accuracy and backward transfer per model, mean ± std over seeds."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(comparison["models"])
+    panels = (("average_accuracy", "average accuracy (%)"), ("backward_transfer", "backward transfer (%)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
+    for ax, (key, title) in zip(axes, panels):
+        rows = [comparison["models"][m][key] for m in models]
+        means = [r["mean"] if r else 0.0 for r in rows]
+        stds = [r["std"] if r else 0.0 for r in rows]
+        ax.bar(models, means, yerr=stds, capsize=4, color=["#8c8c8c", "#4c72b0", "#dd8452", "#55a868"][:len(models)])
+        ax.set_title(title, fontsize=10)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{comparison['dataset']}: {comparison['n_tasks']} tasks, {comparison['scenario']}-incremental",
+                 fontsize=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def read_comparison(root: str | Path) -> dict[str, Any]:
+    return json.loads((Path(root) / "comparison.json").read_text())
