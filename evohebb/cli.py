@@ -4,6 +4,8 @@
     evohebb evaluate runs/<name> [key=value ...] [--episodes M] [--gif out.gif] [--random-baseline]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
+    evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
+    evohebb continual-compare [config.yaml] [key=value ...] [--models V M KP KPM] [--seeds 0 1 2] [--resume runs/<name>]
 
 Checkpoints are loaded weights-only; --trust-checkpoint (evolve, softhebb) loads one that is not in full,
 running any code it holds: only for run folders whose origin you trust.
@@ -110,6 +112,24 @@ def _cmd_softhebb(args) -> int:
     return 0
 
 
+def _cmd_continual(args) -> int:
+    from evohebb.pipelines.continual import run_continual
+    from evohebb.pipelines.continual_config import ContinualConfig
+    cfg, run_dir, resume = _prepare_run(args, ContinualConfig, "continual")
+    log.info("run directory: %s", run_dir)
+    run_continual(cfg, run_dir, resume=resume)
+    return 0
+
+
+def _cmd_continual_compare(args) -> int:
+    from evohebb.pipelines.continual_compare import run_comparison
+    from evohebb.pipelines.continual_config import ContinualConfig
+    cfg, run_dir, resume = _prepare_run(args, ContinualConfig, "continual-compare")
+    log.info("comparison directory: %s", run_dir)
+    run_comparison(cfg, run_dir, models=args.models, seeds=args.seeds, resume=resume)
+    return 0
+
+
 def _cmd_reward(args) -> int:
     from evohebb.pipelines.reward import run_reward
     from evohebb.pipelines.reward_config import RewardConfig
@@ -151,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(rewards, never labels), then its backprop twin")
     _add_run_arguments(reward)
     reward.set_defaults(func=_cmd_reward)
+
+    continual = sub.add_parser("continual", help="continual learning on a class-split task stream (V/M/KP/KPM)")
+    _add_run_arguments(continual)
+    continual.set_defaults(func=_cmd_continual)
+
+    compare = sub.add_parser("continual-compare", help="V, M, KP and KPM with the same seeds: table and figure")
+    _add_run_arguments(compare)
+    compare.add_argument("--models", nargs="+", default=["V", "M", "KP", "KPM"], choices=["V", "M", "KP", "KPM"])
+    compare.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    compare.set_defaults(func=_cmd_continual_compare)
     return parser
 
 
