@@ -88,7 +88,11 @@ def run_reward(cfg: RewardConfig, run_dir: str | Path, resume: bool = False) -> 
     # ---- build
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)
     net = RewardClassifier(cfg.network, train.image_shape, train.n_classes, device=device)
-    twin = backprop_twin(cfg.network, train.image_shape, train.n_classes).to(device) if cfg.baseline.epochs else None
+    twin = None
+    if cfg.baseline.epochs:
+        with torch.random.fork_rng(devices=[]):     # its own initialisation: the Hebbian run's noise is unchanged
+            torch.manual_seed(cfg.seed + 1)
+            twin = backprop_twin(cfg.network, train.image_shape, train.n_classes).to(device)
     table = DopamineTable.from_settings(cfg.dopamine)
     log.info("reward classifier (%s, %d feedforward neurons) on %s %s, %d classes; dopamine released in %s",
              cfg.network.variant, cfg.network.feedf_neurons, cfg.data.name, train.image_shape, train.n_classes,
