@@ -22,9 +22,7 @@ from evohebb.nn.network_settings import PlasticNetworkSettings
 
 def _car_racing_envs(num_envs: int, env: CarRacingSettings, max_steps: int, **overrides):
     from envs.car_racing import make_car_racing_vector
-    return make_car_racing_vector(num_envs, vectorization=env.vectorization, size=env.size, grayscale=env.grayscale,
-                                  frame_skip=env.frame_skip, negative_patience=env.negative_patience or None,
-                                  **overrides)
+    return make_car_racing_vector(num_envs, **{**env.vector_env_options, **overrides})
 
 
 @functools.lru_cache(maxsize=4)

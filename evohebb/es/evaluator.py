@@ -22,6 +22,7 @@ class GenomeEvaluationError(RuntimeError):
 @dataclass
 class SliceResult:
     fitness: np.ndarray   # [n] mean return over the episode seeds
+    returns: np.ndarray   # [n, episodes] the return of every episode
     env_steps: int
     seconds: float
 
@@ -60,11 +61,13 @@ class GenomeEvaluator:
         result = run_episodes(self._network, self._envs_for(n * episodes), batch, env_seeds,
                               weight_seed=int(seeds[0]), max_steps=self.task.max_steps,
                               to_action=self.task.spec.to_action)
-        fitness = result.returns.reshape(n, episodes).mean(axis=1)
+        returns = result.returns.reshape(n, episodes)
+        fitness = returns.mean(axis=1)
         if not np.all(np.isfinite(fitness)):
             worst = int(np.flatnonzero(~np.isfinite(fitness))[0])
             raise GenomeEvaluationError(f"individual {first_index + worst}: non-finite return {fitness[worst]}")
-        return SliceResult(fitness=fitness, env_steps=result.env_steps, seconds=time.perf_counter() - start)
+        return SliceResult(fitness=fitness, returns=returns, env_steps=result.env_steps,
+                           seconds=time.perf_counter() - start)
 
     def close(self):
         if self._envs is not None:

@@ -34,6 +34,7 @@ class PopulationResult:
     env_steps: int
     failed: list[tuple[int, str]] = field(default_factory=list)   # (population index, error)
     actor_restarts: int = 0
+    returns: np.ndarray | None = None    # [N, episodes] (NaN rows for failed individuals)
 
 
 @dataclass
@@ -84,7 +85,7 @@ class RayEvaluatorPool:
         genomes = np.ascontiguousarray(torch.as_tensor(genomes).detach().cpu().float().numpy())
         if self._local is not None:
             result = self._local.evaluate(genomes, seeds, 0)
-            return PopulationResult(result.fitness, result.env_steps)
+            return PopulationResult(result.fitness, result.env_steps, returns=result.returns)
         return self._evaluate_on_actors(genomes, list(seeds))
 
     def close(self):
@@ -105,6 +106,7 @@ class RayEvaluatorPool:
         bounds = np.linspace(0, n, min(self.num_actors, n) + 1).round().astype(int)
         queue = deque(_Job(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a)
         fitness = np.full(n, np.nan)
+        returns = np.full((n, len(seeds)), np.nan)
         env_steps, failed, restarts = 0, [], 0
         idle = list(range(len(self.actors)))
         running: dict = {}   # future -> (job, actor index)
@@ -148,6 +150,7 @@ class RayEvaluatorPool:
                 continue
             idle.append(actor_index)
             fitness[job.start:job.stop] = result.fitness
+            returns[job.start:job.stop] = result.returns
             env_steps += result.env_steps
 
         if failed:
@@ -156,5 +159,5 @@ class RayEvaluatorPool:
                 raise EvaluationFailedError("every individual failed; first error: individual "
                                             f"{failed[0][0]}: {failed[0][1]}")
             fitness[~ok] = fitness[ok].min()
-        return PopulationResult(fitness, env_steps, failed, restarts)
+        return PopulationResult(fitness, env_steps, failed, restarts, returns)
 

@@ -16,6 +16,7 @@ import torch
 
 from evohebb.config import config_to_dict, save_config
 from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.es.generation_seeds import validation_seeds
 from evohebb.es.hebbian_problem import HebbianProblem
 from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
@@ -24,12 +25,12 @@ from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_se
 from evohebb.es.searcher_state import restore_searcher_state, searcher_state
 from evohebb.nn.genome_layout import GenomeLayout
 from evohebb.pipelines.evolve_config import EvolveConfig
+from evohebb.pipelines.evolve_figures import write_fitness_figure, write_learning_curve
 from evohebb.run_io import (
     CheckpointManager,
     MetricsLogger,
     capture_rng_state,
     progress_bar,
-    read_metrics,
     restore_rng_state,
     write_results,
 )
@@ -99,10 +100,12 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                                      center_lr=a.center_lr, stdev_lr=a.stdev_lr,
                                      parenthood_ratio=a.parenthood_ratio, center_init=center)
     generation, best = 0, {"fitness": -float("inf"), "generation": -1, "genome": None}
+    best_validation = {"mean": -float("inf"), "generation": -1, "genome": None}
     if state is not None:   # the searcher built as a fresh one is given the saved state (tensors, weights-only)
         restore_searcher_state(searcher, state["searcher"])
         restore_rng_state(state["rng"])
         generation, best = state["generation"], state["best"]
+        best_validation = state.get("best_validation", best_validation)
         log.info("resumed %s at generation %d", run_dir, generation)
     problem: HebbianProblem = searcher.problem
     problem.attach_pool(pool)
@@ -110,7 +113,21 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
 
     def save(gen_done: int, metric: float):
         checkpoints.save({"searcher": searcher_state(searcher), "generation": gen_done, "best": best,
-                          "rng": capture_rng_state(), "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
+                          "best_validation": best_validation, "rng": capture_rng_state(),
+                          "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
+
+    def validate(gen: int) -> dict[str, float]:
+        """The search centre on the fixed validation seeds (the curve that says whether the rule learns)."""
+        nonlocal best_validation
+        centre = center_of(searcher).detach().cpu()
+        played = pool.evaluate(centre.unsqueeze(0), validation_seeds(cfg.evaluation.validation_episodes))
+        returns = played.returns[0]
+        mean = float(returns.mean())
+        if mean > best_validation["mean"]:
+            best_validation = {"mean": mean, "generation": gen, "genome": centre.clone()}
+        return {"validation/mean": mean, "validation/std": float(returns.std()),
+                "validation/min": float(returns.min()), "validation/max": float(returns.max()),
+                "validation/env_steps": float(played.env_steps)}
 
     # ---- loop
     stop = StopRequest()
@@ -139,10 +156,16 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                 seeds = problem.seeds
                 randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])
                 scalars["fitness/random"] = float(randomly.returns.mean())
+            every = cfg.evaluation.validation_every
+            if every and ((generation + 1) % every == 0 or generation + 1 == cfg.generations):
+                scalars.update(validate(generation))
+                scalars["time/generation_s"] = time.perf_counter() - start
             metrics.log(generation, scalars)
             generation += 1
             bar.update(1)
-            bar.set_postfix(best=f"{scalars['fitness/best']:.2f}", mean=f"{scalars['fitness/mean']:.2f}")
+            bar.set_postfix(best=f"{scalars['fitness/best']:.1f}", mean=f"{scalars['fitness/mean']:.1f}",
+                            steps_per_s=f"{scalars['time/env_steps_per_s']:.0f}",
+                            **({"valid": f"{scalars['validation/mean']:.1f}"} if "validation/mean" in scalars else {}))
             if generation % cfg.checkpoint.every == 0 or generation == cfg.generations or stop.signal_name:
                 save(generation, scalars["fitness/best"])
     finally:
@@ -162,37 +185,14 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         "best_genome_summary": layout.summary(best["genome"]) if best["genome"] is not None else None,
         "best_genome": best["genome"].tolist() if best["genome"] is not None else None,
         "center_genome": center.detach().cpu().tolist() if center is not None else None,
+        "best_validation": None if best_validation["genome"] is None else {
+            "mean": best_validation["mean"], "generation": best_validation["generation"],
+            "seeds": validation_seeds(cfg.evaluation.validation_episodes)},
+        "best_validation_genome": None if best_validation["genome"] is None else best_validation["genome"].tolist(),
     }
     write_results(run_dir, results)
     write_fitness_figure(run_dir)
+    write_learning_curve(run_dir)
     log.info("%s: best fitness %.3f (generation %d) after %d generations", run_dir, best["fitness"],
              best["generation"], generation)
     return results
-
-
-def write_fitness_figure(run_dir: Path) -> Path | None:
-    """``figures/fitness.png``: best, mean and median fitness per generation beside the random policy's return
-    on the same seeds (from metrics.jsonl; None when no generation was logged)."""
-    records = [r for r in read_metrics(run_dir) if "fitness/best" in r]
-    if not records:
-        return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    generations = [r["step"] for r in records]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, style in (("fitness/best", "-"), ("fitness/mean", "-"), ("fitness/median", ":"),
-                       ("fitness/random", "--")):
-        values = [r.get(key) for r in records]
-        if all(v is not None for v in values):
-            ax.plot(generations, values, style, label=key.split("/")[1] + (" (same seeds)" if "random" in key else ""))
-    ax.set_xlabel("generation")
-    ax.set_ylabel("fitness (mean return)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    path = Path(run_dir) / "figures" / "fitness.png"
-    path.parent.mkdir(exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path

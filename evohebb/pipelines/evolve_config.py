@@ -43,7 +43,12 @@ class AlgorithmConfig:
 
 @dataclass
 class EvaluationConfig:
-    episodes_per_individual: int = option(1, low=1, help="episodes (seeds) averaged into one fitness")
+    episodes_per_individual: int = option(3, low=1, help="episodes (CarRacing: tracks) per generation, shared by the "
+                                                         "whole population and new each generation; fitness = the "
+                                                         "mean return over them")
+    validation_every: int = option(5, low=0, help="every N generations (and after the last) play the search centre "
+                                                  "on the fixed validation seeds, never used for selection (0: never)")
+    validation_episodes: int = option(10, low=1, help="number of validation seeds (tracks)")
     max_steps: int = option(200, low=1, help="cap on every episode's length (env steps)")
     num_actors: int = option(2, low=0, help="Ray actors evaluating the population (0: in this process)")
     torch_threads: int = option(1, low=1, help="torch threads per actor")

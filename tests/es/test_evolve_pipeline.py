@@ -103,14 +103,21 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     assert [m["step"] for m in metrics] == [0, 1]
     assert all(m["evaluation/env_steps"] > 0 and m["evaluation/failed"] == 0 for m in metrics)
     # the random policy's return on each generation's own seeds is logged beside the fitness, and plotted
-    from envs.car_racing import make_car_racing_vector
+    from evohebb.config import load_config
     from evohebb.es.generation_seeds import generation_seeds
     from evohebb.es.rollout import run_random_episodes
-    envs = make_car_racing_vector(1, vectorization="sync")
+    from evohebb.pipelines.evolve import evaluation_task
+    from evohebb.pipelines.evolve_config import EvolveConfig
+    cfg = load_config(EvolveConfig, run / "config.yaml")
+    assert cfg.carracing.backend == "envpool"
+    k = cfg.evaluation.episodes_per_individual
+    envs = evaluation_task(cfg).build_envs(k)
     for m in metrics:
-        seeds = generation_seeds(0, m["step"], 1)
+        seeds = generation_seeds(0, m["step"], k)
         assert m["fitness/random"] == pytest.approx(run_random_episodes(envs, seeds, 70, seeds[0]).returns.mean())
     envs.close()
+    # the search centre on the fixed validation tracks, after the last generation
+    assert "validation/mean" in metrics[-1] and metrics[-1]["validation/std"] >= 0
     assert (run / "figures" / "fitness.png").stat().st_size > 1000
     results = json.loads((run / "results.json").read_text())
     assert results["completed"] and len(results["best_genome"]) == results["genome_size"]
