@@ -186,3 +186,21 @@ def test_cli_runs_and_resumes_a_finished_run(cifar_root, tmp_path):
 def test_config_errors_name_the_field(overrides, field):
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         load_config(ContinualConfig, None, ["stream.name=mnist", *overrides])
+
+
+def test_deeper_network_and_thesis_kp_variant(cifar_root, tmp_path):
+    """Depth 6 (the thesis's best): KP tracks every Hebbian layer; the thesis's replacing ranking with a lock."""
+    cfg = _config(cifar_root, "model.n_layers=6", "model.channels=[8,8,16,16,16,32]", "stream.n_tasks=2",
+                  "continual.model=KP", "continual.kp.accumulate=false", "continual.kp.lock=true")
+    results = run_continual(cfg, tmp_path)
+    fractions = results["kernel_plasticity"]["important_fraction"]
+    assert len(fractions) == 6 and all(0 < f <= 0.5 for f in fractions)
+    assert results["tasks_done"] == 2 and results["head_selection_accuracy"] is None
+
+
+@pytest.mark.parametrize("preset", ["continual_split_mnist", "continual_split_fashion_mnist",
+                                    "continual_split_cifar10"])
+def test_presets_load(preset):
+    from pathlib import Path
+    cfg = load_config(ContinualConfig, Path(__file__).parents[2] / "configs" / f"{preset}.yaml")
+    assert cfg.stream.n_tasks * cfg.stream.classes_per_task <= 10 and cfg.continual.model == "KPM"
