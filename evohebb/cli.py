@@ -1,7 +1,9 @@
 """``evohebb`` command line: argument parsing, run directories and resume; the work is in the pipelines.
 
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
-    evohebb evaluate runs/<name> [key=value ...] [--episodes M] [--gif out.gif] [--random-baseline]
+    evohebb evaluate runs/<name>|zoo/<file>.json [key=value ...] [--episodes M] [--first-seed S] [--baselines]
+                     [--genome best|center|best_validation] [--as-trained] [--gif out.gif]
+    evohebb export   runs/<name> zoo/<file>.json [--genome best_validation]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
@@ -20,6 +22,7 @@ import sys
 from pathlib import Path
 
 from evohebb.config import ConfigError, load_config
+from evohebb.es.generation_seeds import TEST_FIRST_SEED
 from evohebb.run_io import (
     CheckpointError,
     RunExistsError,
@@ -94,12 +97,20 @@ def _cmd_evolve(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from evohebb.pipelines.evaluate_genome import evaluate_run
-    report = evaluate_run(Path(args.run_dir), episodes=args.episodes, gif=args.gif,
-                          random_baseline=args.random_baseline, genome=args.genome, max_steps=args.max_steps,
-                          overrides=args.overrides)
+    report = evaluate_run(Path(args.source), episodes=args.episodes, gif=args.gif, baselines=args.baselines,
+                          genome=args.genome, max_steps=args.max_steps, overrides=args.overrides,
+                          first_seed=args.first_seed, as_trained=args.as_trained,
+                          out=Path(args.out) if args.out else None)
     for key, value in report.items():
         if not isinstance(value, (list, dict)):
             log.info("%s: %s", key, value)
+    return 0
+
+
+def _cmd_export(args) -> int:
+    from evohebb.pipelines.zoo import export_genome
+    entry = export_genome(Path(args.run_dir), Path(args.path), genome=args.genome, description=args.description)
+    log.info("wrote %s (%d numbers, from %s)", args.path, entry["genome_size"], entry["source"])
     return 0
 
 
@@ -150,18 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
     evolve.add_argument("--address", help="Ray cluster address (else RAY_ADDRESS, else a local instance)")
     evolve.set_defaults(func=_cmd_evolve)
 
-    evaluate = sub.add_parser("evaluate", help="re-run the best genome of a run on unseen seeds")
-    evaluate.add_argument("run_dir")
+    evaluate = sub.add_parser("evaluate", help="replay an evolved genome (a run folder or a zoo file) on test seeds")
+    evaluate.add_argument("source", help="runs/<name> or zoo/<file>.json")
     evaluate.add_argument("overrides", nargs="*",
-                          help="key=value overrides of the run's config, e.g. network.plastic=false (the same "
-                               "genome without lifetime learning)")
-    evaluate.add_argument("--episodes", type=int, default=5, help="unseen seeds to evaluate on (default 5)")
+                          help="key=value overrides of the config, e.g. network.plastic=false (the same genome "
+                               "without lifetime learning)")
+    evaluate.add_argument("--episodes", type=int, default=5, help="test seeds (tracks) to play (default 5)")
+    evaluate.add_argument("--first-seed", type=int, default=TEST_FIRST_SEED,
+                          help=f"seeds are consecutive from this one (default {TEST_FIRST_SEED}: the test range, "
+                               "never used for training or validation)")
+    evaluate.add_argument("--as-trained", action="store_true",
+                          help="CarRacing: keep the run's backend, episode length and early termination (default: "
+                               "the reference, gymnasium's env, 1000 steps, no early termination)")
+    evaluate.add_argument("--baselines", action="store_true",
+                          help="also play random actions, full gas and the scripted driver on the same seeds, and "
+                               "draw a histogram of the returns")
     evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing)")
-    evaluate.add_argument("--random-baseline", action="store_true",
-                          help="also play random actions on the same seeds, for comparison")
-    evaluate.add_argument("--genome", choices=("best", "center"), default="best")
-    evaluate.add_argument("--max-steps", type=int, help="episode cap (default: the run's)")
+    evaluate.add_argument("--genome", choices=("best", "center", "best_validation"), default="best",
+                          help="which genome of a run folder (a zoo file holds one)")
+    evaluate.add_argument("--max-steps", type=int, help="episode cap (default: the reference's or the run's)")
+    evaluate.add_argument("--out", help="where to write the JSON report (default: beside the source)")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    export = sub.add_parser("export", help="write a run's genome and config as a zoo file (zoo/<name>.json)")
+    export.add_argument("run_dir")
+    export.add_argument("path", help="the zoo file to write, e.g. zoo/carracing_lap.json")
+    export.add_argument("--genome", choices=("best", "center", "best_validation"), default="best_validation")
+    export.add_argument("--description", default="", help="one line on what the genome is and how it was found")
+    export.set_defaults(func=_cmd_export)
 
     softhebb = sub.add_parser("softhebb", help="unsupervised SoftHebb training, then a linear readout")
     _add_run_arguments(softhebb)

@@ -269,11 +269,12 @@ def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
     return nested
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge_nested(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, section by section (what overrides do to a loaded YAML)."""
     out = dict(base)
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
+            out[k] = merge_nested(out[k], v)
         else:
             out[k] = v
     return out
@@ -298,7 +299,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
     """Defaults of ``cls`` <- YAML file ``path`` <- ``key=value`` overrides; validated."""
     data = load_yaml(path) if path is not None else {}
-    data = _merge(data, parse_overrides(overrides))
+    data = merge_nested(data, parse_overrides(overrides))
     return config_from_dict(cls, data)
 
 

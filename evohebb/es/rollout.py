@@ -70,22 +70,19 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
                          rewards=np.stack(rewards) if rewards else np.zeros((0, n)), frames=frames)
 
 
-def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_seed: int) -> RolloutResult:
-    """The random-policy baseline: one episode per env on ``seeds`` with uniformly sampled actions.
-
-    Same seeds, cap and first-episode accounting as :func:`run_episodes`, so the two returns compare
-    directly; ``action_seed`` makes the action sequence reproducible.
-    """
+def run_policy_episodes(vector_env, seeds: list[int], max_steps: int, policy: Callable[[np.ndarray], np.ndarray],
+                        ) -> RolloutResult:
+    """A fixed policy (``obs -> actions``, e.g. :mod:`envs.baseline_policies`) for one episode per env on
+    ``seeds``, with the same seeds, cap and first-episode accounting as :func:`run_episodes`."""
     n = vector_env.num_envs
     if len(seeds) != n:
         raise ValueError(f"{len(seeds)} seeds and {n} envs must be equal")
-    vector_env.action_space.seed(int(action_seed))
-    vector_env.reset(seed=[int(s) for s in seeds])
+    obs, _ = vector_env.reset(seed=[int(s) for s in seeds])
     episodes = EpisodeReturns(n)
     rewards = []
     env_steps = 0
     for _ in range(max_steps):
-        _, reward, terminated, truncated, _ = vector_env.step(vector_env.action_space.sample())
+        obs, reward, terminated, truncated, _ = vector_env.step(policy(obs))
         env_steps += n
         rewards.append(np.where(episodes.active, reward, 0.0))
         episodes.update(reward, terminated, truncated)
@@ -93,3 +90,9 @@ def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_see
             break
     return RolloutResult(returns=episodes.returns, lengths=episodes.lengths, env_steps=env_steps,
                          rewards=np.stack(rewards) if rewards else np.zeros((0, n)))
+
+
+def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_seed: int) -> RolloutResult:
+    """The random-policy baseline: uniformly sampled actions (reproducible from ``action_seed``)."""
+    vector_env.action_space.seed(int(action_seed))
+    return run_policy_episodes(vector_env, seeds, max_steps, lambda _obs: vector_env.action_space.sample())

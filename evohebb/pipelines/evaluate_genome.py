@@ -1,4 +1,13 @@
-"""``evohebb evaluate runs/<name>``: re-run an evolved genome on unseen seeds (optionally as a GIF)."""
+"""``evohebb evaluate <run dir | zoo file>``: replay an evolved genome on test seeds, beside baseline policies.
+
+A run folder gives its ``config.yaml`` and a genome from ``results.json`` (``--genome best | center |
+best_validation``); a zoo file (``zoo/*.json``, :mod:`evohebb.pipelines.zoo`) carries both. CarRacing is
+replayed on the *reference* conditions unless ``--as-trained``: gymnasium's ``CarRacing-v3``, full 1000-step
+episodes, no early termination (``key=value`` overrides still win). Seeds are consecutive from ``--first-seed``
+(default: the test range, never used for training or validation). The JSON report holds every episode's return;
+``--baselines`` adds random actions, full gas and the scripted driver (:mod:`envs.baseline_policies`) on the same
+seeds, and a histogram of all returns.
+"""
 
 from __future__ import annotations
 
@@ -10,76 +19,127 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from evohebb.config import load_config
-from evohebb.es.generation_seeds import evaluation_seeds
-from evohebb.es.rollout import run_episodes, run_random_episodes
+from envs.baseline_policies import POLICIES
+from evohebb.config import config_from_dict, config_to_dict, load_config, merge_nested, parse_overrides
+from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
+from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
+from evohebb.pipelines.zoo import read_zoo_genome
 from evohebb.run_io import atomic_write_json, read_results
 
 log = logging.getLogger(__name__)
 
-
-def _save_gif(frames: list[np.ndarray], path: Path, fps: int = 30) -> None:
-    from PIL import Image
-    images = [Image.fromarray(frame) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+#: what CarRacing scores are reported on (issue 11): gymnasium's env, whole tracks, no early termination
+REFERENCE_CARRACING = ["carracing.backend=gymnasium", "carracing.negative_patience=0", "evaluation.max_steps=1000"]
+GENOMES = ("best", "center", "best_validation")
 
 
-def evaluate_run(run_dir: Path, episodes: int = 5, gif: str | None = None, random_baseline: bool = False,
-                 genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None) -> dict:
-    """Re-run the run's ``genome`` (best or center) on ``episodes`` unseen seeds; write and return the report.
-
-    ``overrides`` (``key=value``) change the run's config for this evaluation only, e.g.
-    ``network.plastic=false`` plays the same genome without lifetime learning; the report then goes to
-    ``evaluation-<genome>-<overrides>.json`` instead of ``evaluation-<genome>.json``.
-    """
+def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baselines: bool = False,
+                 genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None,
+                 first_seed: int = TEST_FIRST_SEED, as_trained: bool = False, out: Path | None = None) -> dict:
+    """Replay a genome on ``episodes`` seeds from ``first_seed``; write the report (JSON) and return it."""
     overrides = list(overrides or [])
-    cfg = load_config(EvolveConfig, run_dir / "config.yaml", overrides)
-    results = read_results(run_dir)
-    values = results.get(f"{genome}_genome")
-    if values is None:
-        raise FileNotFoundError(f"{run_dir}/results.json holds no {genome} genome: has the run finished a generation?")
+    cfg, values, origin = _load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
     if max_steps is not None:
         task = dataclasses.replace(task, max_steps=max_steps)
-    seeds = evaluation_seeds(cfg.seed, episodes)
+    seeds = evaluation_seeds(episodes, first_seed)
     network = task.build_network()
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
-
+    report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
+              "task": cfg.task, "max_steps": task.max_steps}
+    if cfg.task == "carracing":
+        report.update(backend=cfg.carracing.backend, negative_patience=cfg.carracing.negative_patience)
     envs = task.build_envs(episodes)
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
                               to_action=task.spec.to_action)
-        report = {"run": str(run_dir), "genome": genome, "overrides": overrides, "seeds": seeds,
-                  "returns": played.returns.tolist(), "return_mean": float(played.returns.mean()),
-                  "return_std": float(played.returns.std()), "lengths": played.lengths.tolist()}
+        report.update(_summary("", played))
         if task.kind == "classification":
-            half = played.rewards[played.rewards.shape[0] // 2:]
-            report["accuracy_last_half"] = float(half.mean())
-            report["accuracy_first_half"] = float(played.rewards[: played.rewards.shape[0] // 2].mean())
-        if random_baseline:
-            randomly = run_random_episodes(envs, seeds, task.max_steps, action_seed=cfg.seed)
-            report["random_returns"] = randomly.returns.tolist()
-            report["random_return_mean"] = float(randomly.returns.mean())
-            if task.kind == "classification":
-                report["random_accuracy_last_half"] = float(randomly.rewards[randomly.rewards.shape[0] // 2:].mean())
+            half = played.rewards.shape[0] // 2
+            report["accuracy_first_half"] = float(played.rewards[:half].mean())
+            report["accuracy_last_half"] = float(played.rewards[half:].mean())
+        if baselines:
+            report.update(_summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0])))
+            if task.kind == "carracing":
+                for name, policy in POLICIES.items():
+                    report.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy)))
     finally:
         envs.close()
-
     if gif:
-        if task.kind != "carracing":
-            raise ValueError("--gif records CarRacing episodes; this run's task is " + task.kind)
-        one = task.build_envs(1, render_mode="rgb_array")
-        try:
-            recorded = run_episodes(network, one, genomes[:1], seeds[:1], weight_seed=seeds[0],
-                                    max_steps=task.max_steps, to_action=task.spec.to_action,
-                                    record=lambda: one.envs[0].render())
-        finally:
-            one.close()
-        _save_gif(recorded.frames, Path(gif))
-        report["gif"] = str(gif)
-        log.info("saved %d frames to %s", len(recorded.frames), gif)
-    suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
-    atomic_write_json(run_dir / f"evaluation-{genome}{suffix}.json", report)
+        report["gif"] = _record_gif(task, network, genomes, seeds, Path(gif))
+    out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
+    atomic_write_json(out, report)
+    if baselines:
+        report["histogram"] = str(write_return_histogram(report, out.with_suffix(".png")))
+        atomic_write_json(out, report)
+    log.info("report: %s", out)
     return report
+
+
+def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
+    """The config (reference conditions, then ``overrides``) and the genome's values of a run folder or zoo file."""
+    if source.is_dir():
+        data = load_config(EvolveConfig, source / "config.yaml")
+        values = read_results(source).get(f"{genome}_genome")
+        if values is None:
+            raise FileNotFoundError(f"{source}/results.json holds no {genome} genome (allowed: {', '.join(GENOMES)}"
+                                    "; best_validation needs a run with validation): has it finished a generation?")
+        origin = genome
+        base = config_to_dict(data)
+    else:
+        zoo = read_zoo_genome(source)
+        base, values, origin = zoo["config"], zoo["genome"], f"zoo:{zoo['name']}"
+    extra = [] if as_trained or base.get("task", "carracing") != "carracing" else REFERENCE_CARRACING
+    cfg = config_from_dict(EvolveConfig, merge_nested(base, parse_overrides([*extra, *overrides])))
+    return cfg, values, origin
+
+
+def _summary(prefix: str, played: RolloutResult) -> dict:
+    return {f"{prefix}returns": played.returns.tolist(), f"{prefix}return_mean": float(played.returns.mean()),
+            f"{prefix}return_std": float(played.returns.std()), f"{prefix}lengths": played.lengths.tolist()}
+
+
+def _default_report_path(source: Path, origin: str, overrides: list[str]) -> Path:
+    suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
+    if source.is_dir():
+        return source / f"evaluation-{origin}{suffix}.json"
+    return source.with_name(f"{source.stem}.evaluation{suffix}.json")
+
+
+def _record_gif(task, network, genomes, seeds, path: Path) -> str:
+    if task.kind != "carracing":
+        raise ValueError("--gif records CarRacing episodes; this run's task is " + task.kind)
+    from PIL import Image
+    one = task.build_envs(1, render_mode="rgb_array", backend="gymnasium", vectorization="sync")
+    try:
+        recorded = run_episodes(network, one, genomes[:1], seeds[:1], weight_seed=seeds[0], max_steps=task.max_steps,
+                                to_action=task.spec.to_action, record=lambda: one.envs[0].render())
+    finally:
+        one.close()
+    images = [Image.fromarray(frame) for frame in recorded.frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=33, loop=0)
+    log.info("saved %d frames to %s", len(recorded.frames), path)
+    return str(path)
+
+
+def write_return_histogram(report: dict, path: Path) -> Path:
+    """A histogram of the returns of the genome and of each baseline in ``report``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    series = {"evolved": report["returns"]}
+    for name in ("scripted", "full_gas", "random"):
+        if f"{name}_returns" in report:
+            series[name] = report[f"{name}_returns"]
+    bins = np.histogram_bin_edges(np.concatenate([np.asarray(v) for v in series.values()]), bins=30)
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    for name, values in series.items():
+        ax.hist(values, bins=bins, alpha=0.5, label=f"{name}: {np.mean(values):.0f} ± {np.std(values):.0f}")
+    ax.set_xlabel(f"return ({len(report['seeds'])} episodes, {report['max_steps']} steps)")
+    ax.set_ylabel("episodes")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path

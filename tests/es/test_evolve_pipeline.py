@@ -125,10 +125,19 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
 
     # the best genome re-runs on unseen seeds, beside random actions, and one episode is saved as a GIF
     gif = tmp_path / "best.gif"
-    assert main(["evaluate", str(run), "--episodes", "2", "--max-steps", "60", "--random-baseline",
+    assert main(["evaluate", str(run), "--episodes", "2", "--max-steps", "60", "--baselines",
                  "--gif", str(gif)]) == 0
     report = json.loads((run / "evaluation-best.json").read_text())
     assert len(report["returns"]) == 2 and len(report["random_returns"]) == 2
+    assert report["backend"] == "gymnasium" and report["negative_patience"] == 0   # the reference conditions
+    assert len(report["scripted_returns"]) == 2 and len(report["full_gas_returns"]) == 2
+    assert Path(report["histogram"]).stat().st_size > 1000
+    # a zoo file (genome + config in one JSON) replays from anywhere, on tracks of one's choosing
+    zoo = tmp_path / "zoo" / "car.json"
+    assert main(["export", str(run), str(zoo)]) == 0
+    assert main(["evaluate", str(zoo), "--episodes", "2", "--max-steps", "60", "--first-seed", "7"]) == 0
+    replay = json.loads((tmp_path / "zoo" / "car.evaluation.json").read_text())
+    assert replay["seeds"] == [7, 8] and replay["genome"] == "zoo:car" and len(replay["returns"]) == 2
     from PIL import Image
     with Image.open(gif) as image:
         assert image.n_frames > 10 and image.size == (600, 400)
@@ -137,7 +146,7 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
 def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
     assert main(["evolve", *_mnist_args(mnist_like_dir, "generations=1"), "--runs-root", str(tmp_path),
                  "--name", "m"]) == 0
-    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "--random-baseline"]) == 0
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "--baselines"]) == 0
     report = json.loads((tmp_path / "m" / "evaluation-best.json").read_text())
     assert 0.0 <= report["accuracy_last_half"] <= 1.0
     assert report["return_mean"] == pytest.approx(
