@@ -34,11 +34,15 @@ def emit(name, value, unit, baseline=None, ratio=None, **extra):
                       "ratio": None if ratio is None else round(ratio, 4), **extra}), flush=True)
 
 
-def carracing_task(steps: int) -> EvaluationTask:
+def default_config(*overrides: str) -> EvolveConfig:
+    return load_config(EvolveConfig, DEFAULT_CONFIG, list(overrides))
+
+
+def carracing_task(steps: int, backend: str | None = None) -> EvaluationTask:
     """The task of `make run` (configs/evolve_carracing.yaml), with negative_patience off: every episode runs the
     full `steps`, so both sides step the same envs equally."""
-    cfg = load_config(EvolveConfig, DEFAULT_CONFIG, [f"evaluation.max_steps={steps}", "carracing.negative_patience=0"])
-    return evaluation_task(cfg)
+    extra = [] if backend is None else [f"carracing.backend={backend}"]
+    return evaluation_task(default_config(f"evaluation.max_steps={steps}", "carracing.negative_patience=0", *extra))
 
 
 def population(task: EvaluationTask, n: int) -> torch.Tensor:
@@ -60,26 +64,31 @@ def random_steps_per_s(task: EvaluationTask, n: int, seeds: list[int]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--envs", type=int, default=None,
+                        help="envs per actor (default: the default config's slice, popsize / actors x tracks)")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--popsize", type=int, default=64)
     parser.add_argument("--gen-steps", type=int, default=100)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    # 1. evaluation vs random actions, one process, one core
-    task = carracing_task(args.steps)
-    seeds = list(range(args.envs))
-    evaluator = GenomeEvaluator(task, torch_threads=1)
-    genomes = population(task, args.envs)
-    evaluator.evaluate(genomes[:1], [0])                       # build network and warm up
-    baseline = random_steps_per_s(task, args.envs, seeds)
-    start = time.perf_counter()
-    result = evaluator.evaluate(genomes, [0])
-    full = result.env_steps / (time.perf_counter() - start)
-    evaluator.close()
-    emit("evaluation_env_steps_per_s", full, "env steps/s", baseline=round(baseline, 2), ratio=full / baseline,
-         envs=args.envs, steps=args.steps)
+    # 1. evaluation (plastic policies + their updates + envs) vs the same envs with random actions, per backend,
+    #    one process, one core, as inside one actor of the default config
+    cfg = default_config()
+    envs = args.envs or cfg.algorithm.popsize // max(cfg.evaluation.num_actors, 1) * cfg.evaluation.episodes_per_individual
+    seeds = list(range(envs))
+    for backend in ("envpool", "gymnasium"):
+        task = carracing_task(args.steps, backend)
+        evaluator = GenomeEvaluator(task, torch_threads=1)
+        genomes = population(task, envs)
+        evaluator.evaluate(genomes[:1], [0])                   # build network and warm up
+        baseline = random_steps_per_s(task, envs, seeds)
+        start = time.perf_counter()
+        result = evaluator.evaluate(genomes, [0])
+        full = result.env_steps / (time.perf_counter() - start)
+        evaluator.close()
+        emit(f"evaluation_env_steps_per_s_{backend}", full, "env steps/s", baseline=round(baseline, 2),
+             ratio=full / baseline, envs=envs, steps=args.steps, baseline_impl="the same envs, random actions")
 
     # 2 and 3. one generation of `popsize` on 2 actors and on 1 actor
     connect_ray(num_cpus=2)

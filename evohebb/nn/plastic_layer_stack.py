@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
@@ -93,6 +94,9 @@ class PlasticLayerStack(nn.Module):
             pooled_after.append(False)
             shapes.append(shape)
             self._ops.append(("plastic", len(self.layers) - 1))
+        # layers whose weights are the same for every individual (after reset_weights, until they learn or are
+        # given per-individual weights) run as one batched conv / matmul instead of P of them
+        self._uniform = [False] * len(self.layers)
         roles = neuron_centric_group_roles(len(self.layers), pooled_after)
         self.groups = [NeuronGroup(n, s, pre, post) for n, s, (pre, post) in zip(names, shapes, roles)]
         # group index of each plastic layer's presynaptic and postsynaptic neurons
@@ -113,6 +117,12 @@ class PlasticLayerStack(nn.Module):
     def set_population(self, population: int) -> None:
         for layer in self.layers:
             layer.set_population(population)
+        self._uniform = [False] * len(self.layers)
+
+    def set_individual_weights(self, index: int, weight: Tensor) -> None:
+        """Give layer ``index`` one weight tensor per individual (``[P, ...]``)."""
+        self.layers[index].weight.copy_(weight)
+        self._uniform[index] = False
 
     def weights(self) -> list[Tensor]:
         """Every plastic layer's weights (conv: ``[P, Cout, Cin, k, k]``, linear: ``[P, out, in]``)."""
@@ -126,6 +136,7 @@ class PlasticLayerStack(nn.Module):
             bound = 1.0 / math.sqrt(math.prod(w.shape[2:]))
             w0 = (torch.rand(w.shape[1:], generator=gen) * 2 - 1) * bound
             w.copy_(w0.to(w.device).unsqueeze(0).expand_as(w))
+        self._uniform = [True] * len(self.layers)
 
     # ---- compute -----------------------------------------------------------------------------------------
     def forward(self, obs: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
@@ -139,8 +150,13 @@ class PlasticLayerStack(nn.Module):
                 h = population_max_pool2d(h, arg)
                 continue
             layer = self.layers[arg]
-            x = h if isinstance(layer, UnrolledConv2d) else h.reshape(P, -1)
-            z = layer(x)
+            conv = isinstance(layer, UnrolledConv2d)
+            x = h if conv else h.reshape(P, -1)
+            if self._uniform[arg]:
+                w = layer.weight[0]
+                z = F.conv2d(x, w, stride=layer.geometry.stride, padding=layer.geometry.padding) if conv else x @ w.T
+            else:
+                z = layer(x)
             h = z if arg == len(self.layers) - 1 else torch.tanh(z)
             acts.append((x, h))
         return h, acts
@@ -158,6 +174,7 @@ class PlasticLayerStack(nn.Module):
                 x = presynaptic(i, x)
             dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)
             layer.weight.add_(modulate(dw, modulators, i))
+            self._uniform[i] = False
             if weight_norm:
                 normalise_max_abs_(layer.weight)
             if clip is not None:

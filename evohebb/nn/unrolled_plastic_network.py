@@ -152,7 +152,7 @@ class UnrolledPlasticNetwork(nn.Module):
         P = max(self.population, 1)
         self.stack.reset_weights(self._weight_seed)
         if self._evolved_output_w is not None and self._evolved_output_w.shape[0] == P:
-            self.stack.layers[-1].weight.copy_(self._evolved_output_w)
+            self.stack.set_individual_weights(-1, self._evolved_output_w)
         if self.modulator is not None:
             self.modulator.reset(P, self.device, self.dtype)
         if noise_seeds is None:

@@ -237,3 +237,21 @@ def test_evolved_output_weights_replace_the_seeded_ones():
     reference.load_genomes(reference.genome_init().expand(3, -1))
     reference.reset(7)
     torch.testing.assert_close(net.weights()[0], reference.weights()[0])
+
+
+def test_layers_shared_by_the_population_run_batched_and_equal_the_unrolled_path():
+    """After reset every individual holds the same trunk weights: those layers run as one batched conv / matmul
+    (the speed of the default CarRacing setting); the result equals P separate unrolled layers, and a layer that
+    has learnt (or holds evolved per-individual weights) leaves the batched path."""
+    net = carracing_policy(plastic_layers="output", evolve_output_weights=True)
+    net.load_genomes(_genomes(net, 4, 5, scale=1.0))
+    net.reset(2)
+    assert net.stack._uniform == [True, True, True, True, False]
+    obs = torch.rand(4, 3, 64, 64)
+    batched = net(obs)
+    net.stack._uniform = [False] * 5
+    torch.testing.assert_close(net(obs), batched, rtol=1e-5, atol=1e-6)
+    net.reset(2)
+    net(obs)
+    net.update()
+    assert net.stack._uniform == [True, True, True, True, False]   # only the output layer learns
