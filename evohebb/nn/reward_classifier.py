@@ -276,16 +276,21 @@ class RewardClassifier(nn.Module):
     @torch.no_grad()
     def projective_fields(self) -> Tensor:
         """Each feedforward neuron's weights seen in image space ``[N, C, H', W']``: the weights themselves for
-        the shallow variant; for the conv variant (as the seed's ``reconstruct``) each map's filter placed at
-        every pooled position with that position's weight, each map scaled to max 1, summed over maps."""
+        the shallow variant. For the conv variant, as the seed's ``reconstruct``: each map's filter placed at every
+        pooled position with that position's weight, each map scaled to max 1, summed over maps — with the
+        weights taken relative to their mean over the positions of their map (positive part: where the neuron
+        wants that map more than on average) and divided by the filters' overlap count (which otherwise draws
+        the stride's checkerboard)."""
         N = self.settings.feedf_neurons
         if self.conv_weight is None:
             return self.feedf_weight.reshape(N, *self.image_shape).clone()
         M, Hs, Ws = self.subsampled_shape
-        C = self.image_shape[0]
-        per_map = F.conv_transpose2d(self.feedf_weight.view(N, M, Hs, Ws), self.conv_weight,
-                                     stride=self.settings.subsample_stride, groups=M)        # [N, M·C, H', W']
-        per_map = per_map.view(N, M, C, *per_map.shape[-2:])
+        C, st = self.image_shape[0], self.settings.subsample_stride
+        w = self.feedf_weight.view(N, M, Hs, Ws)
+        w = (w - w.mean((2, 3), keepdim=True)).clamp_min(0)
+        per_map = F.conv_transpose2d(w, self.conv_weight, stride=st, groups=M)            # [N, M·C, H', W']
+        overlap = F.conv_transpose2d(torch.ones_like(w[:1]), torch.ones_like(self.conv_weight), stride=st, groups=M)
+        per_map = (per_map / overlap).view(N, M, C, *per_map.shape[-2:])
         peak = per_map.flatten(2).amax(2).clamp_min(1e-30).view(N, M, 1, 1, 1)
         return (per_map / peak).sum(1)
 
