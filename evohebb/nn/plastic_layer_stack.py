@@ -139,15 +139,21 @@ class PlasticLayerStack(nn.Module):
         self._uniform = [True] * len(self.layers)
 
     # ---- compute -----------------------------------------------------------------------------------------
-    def forward(self, obs: Tensor) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+    def forward(self, obs: Tensor, record: Sequence[bool] | None = None
+                ) -> tuple[Tensor, list[tuple[Tensor, Tensor] | None]]:
         """``[P, *in_shape]`` → the output layer's pre-activation ``[P, n_out]`` and each plastic layer's
         ``(presynaptic, postsynaptic)`` activity (the output layer's postsynaptic entry is its pre-activation:
-        the caller replaces it with the output head's activity)."""
+        the caller replaces it with the output head's activity). ``record[i]`` False: layer ``i``'s activity is
+        not needed (it does not learn), its entry is None and a pool after it runs before the tanh (the same
+        values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements."""
         P = obs.shape[0]
         h, acts = obs, []
+        skip_tanh = False
         for kind, arg in self._ops:
             if kind == "pool":
                 h = population_max_pool2d(h, arg)
+                if skip_tanh:
+                    h, skip_tanh = torch.tanh(h), False
                 continue
             layer = self.layers[arg]
             conv = isinstance(layer, UnrolledConv2d)
@@ -157,8 +163,15 @@ class PlasticLayerStack(nn.Module):
                 z = F.conv2d(x, w, stride=layer.geometry.stride, padding=layer.geometry.padding) if conv else x @ w.T
             else:
                 z = layer(x)
-            h = z if arg == len(self.layers) - 1 else torch.tanh(z)
-            acts.append((x, h))
+            last = arg == len(self.layers) - 1
+            if record is None or record[arg] or last:
+                h = z if last else torch.tanh(z)
+                acts.append((x, h))
+                continue
+            acts.append(None)
+            next_op = self._ops.index(("plastic", arg)) + 1
+            skip_tanh = self._ops[next_op][0] == "pool"
+            h = z if skip_tanh else torch.tanh(z)
         return h, acts
 
     @torch.no_grad()
@@ -167,9 +180,10 @@ class PlasticLayerStack(nn.Module):
                presynaptic: Callable[[int, Tensor], Tensor] | None = None, learning: Sequence[bool] | None = None,
                weight_norm: bool = False, clip: float | None = None, chunk_elements: int | None = None) -> None:
         """One plastic step of every learning layer (see the module doc)."""
-        for i, (layer, (x, y)) in enumerate(zip(self.layers, acts)):
-            if learning is not None and not learning[i]:
+        for i, (layer, act) in enumerate(zip(self.layers, acts)):
+            if act is None or (learning is not None and not learning[i]):
                 continue
+            x, y = act
             if presynaptic is not None:
                 x = presynaptic(i, x)
             dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)

@@ -183,7 +183,8 @@ class UnrolledPlasticNetwork(nn.Module):
             obs = obs.unsqueeze(0)
         if obs.shape[0] != P or tuple(obs.shape[1:]) != self.in_shape:
             raise ValueError(f"obs must be [{P}, {', '.join(map(str, self.in_shape))}]; got {tuple(obs.shape)}")
-        z, acts = self.stack(obs.to(device=self.device, dtype=self.dtype))
+        record = self._learning if self.settings.plastic else [False] * len(self._learning)
+        z, acts = self.stack(obs.to(device=self.device, dtype=self.dtype), record)
         activity, output = self.head(z)
         acts[-1] = (acts[-1][0], activity)
         self._acts = acts

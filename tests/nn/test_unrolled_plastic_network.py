@@ -249,6 +249,10 @@ def test_layers_shared_by_the_population_run_batched_and_equal_the_unrolled_path
     assert net.stack._uniform == [True, True, True, True, False]
     obs = torch.rand(4, 3, 64, 64)
     batched = net(obs)
+    # layers that do not learn are not recorded, and their tanh runs after the max-pool (same values)
+    z_all, acts_all = net.stack(obs)
+    z_some, acts_some = net.stack(obs, record=[False, False, False, False, True])
+    assert torch.equal(z_all, z_some) and acts_some[:4] == [None] * 4 and all(a is not None for a in acts_all)
     net.stack._uniform = [False] * 5
     torch.testing.assert_close(net(obs), batched, rtol=1e-5, atol=1e-6)
     net.reset(2)
