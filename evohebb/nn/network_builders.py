@@ -49,8 +49,10 @@ def carracing_policy(settings: PlasticNetworkSettings | None = None, *, pedals: 
     :mod:`evohebb.nn.output_heads`)."""
     if pedals not in PEDALS:
         raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDALS)}")
+    settings = _settings(settings, overrides)
+    hidden = hidden if settings.hidden is None else settings.hidden
     layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(3)]
-    return UnrolledPlasticNetwork(in_shape, layers, PEDALS[pedals], _settings(settings, overrides), device, dtype)
+    return UnrolledPlasticNetwork(in_shape, layers, PEDALS[pedals], settings, device, dtype)
 
 
 CLASSIFIER_CONV = (ConvSpec(8, 5, stride=2), PoolSpec(2))
@@ -69,5 +71,7 @@ def image_classifier(settings: PlasticNetworkSettings | None = None, *, in_shape
     (noisy) scores; the output neurons' activity for the rule is the one-hot of the chosen class
     (``last_choice``). Learning is reward-driven when ``settings.rpe.enabled`` (seed 003: the greedy binary
     prediction, reward 1 for the right class)."""
+    settings = _settings(settings, overrides)
+    hidden = hidden if settings.hidden is None else settings.hidden
     layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(n_classes)]
-    return UnrolledPlasticNetwork(in_shape, layers, "choice", _settings(settings, overrides), device, dtype)
+    return UnrolledPlasticNetwork(in_shape, layers, "choice", settings, device, dtype)

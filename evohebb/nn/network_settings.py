@@ -38,5 +38,8 @@ class PlasticNetworkSettings(Settings):
     pre_centering: float = option(0.0, low=0.0, high=1.0,
                                   help="rate of a running mean subtracted from the presynaptic activity the rule "
                                        "sees (covariance rule; 0: off)")
+    hidden: list[int] | None = option(None, low=1, help="widths of the hidden linear layers between the conv trunk "
+                                                         "and the output layer (null: the network's own, e.g. "
+                                                         "[128, 64] for the CarRacing policy; []: none)")
     rpe: RPESettings = field(default_factory=RPESettings)
 
