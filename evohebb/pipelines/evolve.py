@@ -39,39 +39,6 @@ from evohebb.run_io.run_settings import resolve_device, seed_everything
 log = logging.getLogger(__name__)
 
 
-def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
-    """The typed description of what each actor builds, taken from the config."""
-    env = cfg.carracing if cfg.task == "carracing" else cfg.classification
-    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
-                          device=str(resolve_device(cfg.device)))
-
-
-@dataclass
-class StopRequest:
-    """Set by SIGINT/SIGTERM: the loop checkpoints after the current generation and stops."""
-    signal_name: str | None = None
-
-    def install(self):
-        previous = {}
-
-        def handler(signum, _frame):
-            if self.signal_name is not None:   # second signal: stop now
-                signal.signal(signum, previous[signum])
-                raise KeyboardInterrupt
-            self.signal_name = signal.Signals(signum).name
-            log.warning("%s received: checkpointing after this generation, then stopping "
-                        "(send it again to stop at once)", self.signal_name)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
-
-    @staticmethod
-    def uninstall(previous):
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-
-
 def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     """Run (or continue) an evolution in ``run_dir``; return the results also written to results.json."""
     run_dir = Path(run_dir)
@@ -196,3 +163,36 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     log.info("%s: best fitness %.3f (generation %d) after %d generations", run_dir, best["fitness"],
              best["generation"], generation)
     return results
+
+
+def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
+    """The typed description of what each actor builds, taken from the config."""
+    env = cfg.carracing if cfg.task == "carracing" else cfg.classification
+    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
+                          device=str(resolve_device(cfg.device)))
+
+
+@dataclass
+class StopRequest:
+    """Set by SIGINT/SIGTERM: the loop checkpoints after the current generation and stops."""
+    signal_name: str | None = None
+
+    def install(self):
+        previous = {}
+
+        def handler(signum, _frame):
+            if self.signal_name is not None:   # second signal: stop now
+                signal.signal(signum, previous[signum])
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(signum).name
+            log.warning("%s received: checkpointing after this generation, then stopping "
+                        "(send it again to stop at once)", self.signal_name)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    @staticmethod
+    def uninstall(previous):
+        for sig, h in previous.items():
+            signal.signal(sig, h)
