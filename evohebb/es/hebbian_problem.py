@@ -14,10 +14,10 @@ log = logging.getLogger(__name__)
 
 
 class HebbianProblem(Problem):
-    """Fitness = mean return over ``episodes_per_individual`` seeds shared by the generation − L2 penalty.
+    """Fitness = mean return over ``episodes_per_individual`` seeds (tracks) shared by the generation − L2 penalty.
 
-    The evaluator pool (Ray actors or in-process) is attached with :meth:`attach_pool` and is not part of
-    the pickled state, so a search algorithm holding this problem can be checkpointed whole.
+    The evaluator pool (Ray actors or in-process) is attached with :meth:`attach_pool`; checkpoints hold the search
+    algorithm's state as tensors (:mod:`evohebb.es.searcher_state`), not this object.
     """
 
     def __init__(self, genome_size: int, *, episodes_per_individual: int, seed: int, l2_penalty: float = 0.0,
