@@ -11,9 +11,9 @@ import torch
 
 from envs.env_settings import ClassificationSettings
 from evohebb.es.evaluation_task import EvaluationTask
+from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.plasticity.rpe import RPESettings
-from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
 
 
 def _task(data_dir, steps: int) -> EvaluationTask:
