@@ -15,7 +15,8 @@
 3. **evaluation**: every task seen so far is tested (``R[t][j]``): task-incremental (``stream.scenario=task``,
    the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. M and
    KPM choose the head of each group of test images without labels (``continual.head_score``); the fraction of
-   right choices is the head-selection accuracy.
+   right choices is the head-selection accuracy, and the accuracy each task's own head would give (no selection)
+   separates the network's drift from wrong choices.
 
 After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) to
 TensorBoard and ``metrics.jsonl``; at the end ``results.json`` and ``figures/accuracy_matrix.png``.
@@ -90,6 +91,7 @@ class ContinualState:
     accuracy: list[list[float | None]] = field(default_factory=list)   # R, one row per finished task
     learned: list[float] = field(default_factory=list)   # each task's own head on its task, right after training
     selection: list[list[float | None]] = field(default_factory=list)  # head-selection accuracy (M, KPM)
+    own_head: list[list[float | None]] = field(default_factory=list)   # accuracy with the task's own head (M, KPM)
     unsup_seconds: list[float] = field(default_factory=list)
     unsup_images_per_s: list[float | None] = field(default_factory=list)
     task_seconds: list[float] = field(default_factory=list)
@@ -197,15 +199,18 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
             learned = accuracy(heads.readout(head), test_x, test_y)
 
             # evaluation of every task so far
-            row, selection = [], []
+            row, selection, own = [], [], []
             for j in range(t + 1):
                 features = test_x if j == t else extract_features(model, tasks[j].test, cfg, device,
                                                                   f"{desc} features (test of task {j + 1})")
-                acc, chosen = evaluate_task(tasks, j, t, features, heads, cfg)
+                acc, chosen, own_acc = evaluate_task(tasks, j, t, features, heads, cfg)
                 row.append(acc)
                 selection.append(chosen)
-            state.accuracy.append(row + [None] * (n_tasks - t - 1))
-            state.selection.append(selection + [None] * (n_tasks - t - 1) if c.multi_head else [None] * n_tasks)
+                own.append(own_acc)
+            rest = [None] * (n_tasks - t - 1)
+            state.accuracy.append(row + rest)
+            state.selection.append(selection + rest if c.multi_head else [None] * n_tasks)
+            state.own_head.append(own + rest if c.multi_head else [None] * n_tasks)
             state.learned.append(learned)
             state.unsup_seconds.append(phase.unsup_seconds)
             state.unsup_images_per_s.append(phase.unsup_images_per_s)
@@ -291,22 +296,25 @@ def attach_kernel_plasticity(kp: KernelPlasticity | None, model: HebbianConvNet,
 # ------------------------------------------------------------------------------------------------ evaluation
 @torch.no_grad()
 def evaluate_task(tasks: list[Task], j: int, t: int, features: torch.Tensor, heads: MultiHead,
-                  cfg: ContinualConfig) -> tuple[float, float | None]:
-    """Accuracy on task ``j`` after task ``t`` with the model's inference, and (M, KPM) the fraction of its
-    test images whose head was chosen right."""
+                  cfg: ContinualConfig) -> tuple[float, float | None, float | None]:
+    """Accuracy on task ``j`` after task ``t`` with the model's inference; for M and KPM also the fraction of
+    its test images whose head was chosen right, and the accuracy its own head would give (no selection: what
+    the network's drift alone leaves)."""
     c, task = cfg.continual, tasks[j]
     labels = task.test.labels.to(features.device)
     if not len(labels):
-        return float("nan"), None
+        return float("nan"), None, None
     task_incremental = cfg.stream.scenario == "task"
     if c.multi_head:
         chosen, local = heads.predict(features, upto=t + 1, score=c.head_score, unit=c.selection_unit)
+        own = heads.all_logits(features, upto=t + 1)[j].argmax(-1)
         if task_incremental:
-            right = local == task.local(labels)
+            right, own_right = local == task.local(labels), own == task.local(labels)
         else:   # the chosen head's class, as a global label
             classes = torch.tensor([tasks[h].classes for h in range(t + 1)], device=features.device)
-            right = classes[chosen, local] == labels
-        return right.float().mean().item(), (chosen == j).float().mean().item()
+            right, own_right = classes[chosen, local] == labels, classes[j, own] == labels
+        return (right.float().mean().item(), (chosen == j).float().mean().item(),
+                own_right.float().mean().item())
     heads.eval()
     logits = heads(features.float(), 0)
     if task_incremental:
@@ -314,7 +322,7 @@ def evaluate_task(tasks: list[Task], j: int, t: int, features: torch.Tensor, hea
     else:   # among the classes seen so far
         seen = torch.tensor([k for h in range(t + 1) for k in tasks[h].classes], device=features.device)
         right = seen[logits[:, seen].argmax(1)] == labels
-    return right.float().mean().item(), None
+    return right.float().mean().item(), None, None
 
 
 def task_metrics(state: ContinualState, t: int, learned: float) -> dict[str, float]:
@@ -330,6 +338,9 @@ def task_metrics(state: ContinualState, t: int, learned: float) -> dict[str, flo
     chosen = [s for s in state.selection[t] if s is not None]
     if chosen:
         out["eval/head_selection_accuracy"] = sum(chosen) / len(chosen)
+    own = [a for a in state.own_head[t] if a is not None] if t < len(state.own_head) else []
+    if own:
+        out["eval/own_head_average_accuracy"] = sum(own) / len(own)
     return out
 
 
@@ -360,6 +371,8 @@ def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task]
         "forgetting": forgetting(state.accuracy, last) if last >= 0 else None,
         "head_selection_accuracy": sum(chosen) / len(chosen) if chosen else None,
         "head_selection_matrix": state.selection,
+        "own_head_accuracy_matrix": state.own_head,
+        "own_head_average_accuracy": per_task[-1].get("eval/own_head_average_accuracy") if per_task else None,
         "average_accuracy_per_task": [m["eval/average_accuracy"] for m in per_task],
         "kernel_plasticity": kp.summary() if kp is not None else None,
         "unsupervised_seconds": state.unsup_seconds,

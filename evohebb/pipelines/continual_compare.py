@@ -33,6 +33,7 @@ METRICS = (  # (results key, column title)
     ("backward_transfer_vs_learned", "BWT vs. learned, thesis (%)"),
     ("forgetting", "forgetting (%)"),
     ("head_selection_accuracy", "head selection (%)"),
+    ("own_head_average_accuracy", "own head, no selection (%)"),
 )
 
 

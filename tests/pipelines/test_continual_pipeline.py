@@ -91,6 +91,11 @@ def test_kpm_run_writes_matrix_metrics_checkpoints_and_figure(cifar_root, tmp_pa
     expected_bwt = np.mean([r[3][j] - r[j][j] for j in range(3)])
     assert results["backward_transfer"] == pytest.approx(expected_bwt)
     assert 0 <= results["head_selection_accuracy"] <= 1
+    own = results["own_head_accuracy_matrix"]   # a task's own head: what R is wherever its head was chosen
+    for i, row in enumerate(results["head_selection_matrix"]):
+        for j, chosen in enumerate(row):
+            assert (chosen is None) == (j > i) and (chosen != 1.0 or own[i][j] == r[i][j])
+    assert results["own_head_average_accuracy"] == pytest.approx(np.mean(own[3]))
     assert results["kernel_plasticity"]["tasks_done"] == 4
     assert all(0 < f <= 1 for f in results["kernel_plasticity"]["important_fraction"])
     assert (tmp_path / "figures" / "accuracy_matrix.png").stat().st_size > 1000
@@ -134,6 +139,7 @@ def test_four_model_comparison_runs_end_to_end_in_under_a_minute(cifar_root, tmp
     assert list(comparison["models"]) == ["V", "M", "KP", "KPM"]
     assert comparison["models"]["V"]["head_selection_accuracy"] is None
     assert comparison["models"]["M"]["head_selection_accuracy"] is not None
+    assert comparison["models"]["KP"]["own_head_average_accuracy"] is None
     table = (tmp_path / "comparison.md").read_text()
     assert all(f"| {m} |" in table for m in ("V", "M", "KP", "KPM"))
     assert (tmp_path / "figures" / "comparison.png").stat().st_size > 1000
