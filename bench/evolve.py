@@ -84,7 +84,8 @@ def main() -> None:
     # 1. evaluation (plastic policies + their updates + envs) vs the same envs with random actions, per backend,
     #    one process, one core, as inside one actor of the default config
     cfg = default_config()
-    envs = args.envs or cfg.algorithm.popsize // max(cfg.evaluation.num_actors, 1) * cfg.evaluation.episodes_per_individual
+    actors = max(cfg.evaluation.num_actors, 1)
+    envs = args.envs or cfg.algorithm.popsize // actors * cfg.evaluation.episodes_per_individual
     seeds = list(range(envs))
     # CPU seconds of this process, not wall-clock: other jobs on the machine then change both sides alike; the best
     # of 3 interleaved repeats of each side

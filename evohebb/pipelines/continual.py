@@ -32,13 +32,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from evohebb.config import config_to_dict, save_config
+from evohebb.config import config_to_dict
 from evohebb.data import ImageDataset, load_dataset, task_splits
 from evohebb.nn.multi_head import MultiHead
 from evohebb.nn.softhebb_blocks import HebbianConvNet
@@ -61,7 +61,8 @@ from evohebb.run_io import (
     restore_rng_state,
     write_results,
 )
-from evohebb.run_io.run_settings import resolve_device, seed_everything
+from evohebb.run_io.plain_state import PlainState
+from evohebb.run_io.run_settings import start_run
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class Task:
 
 
 @dataclass
-class ContinualState:
+class ContinualState(PlainState):
     """Where a run stands; checkpointed as plain containers (:meth:`to_checkpoint`)."""
 
     task: int = 0                       # tasks finished
@@ -97,26 +98,11 @@ class ContinualState:
     task_seconds: list[float] = field(default_factory=list)
     seconds_in_task: float = 0.0        # of the unfinished task, summed over resumes
 
-    def to_checkpoint(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["current"] = self.current.to_checkpoint()
-        return out
-
-    @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any]) -> ContinualState:
-        state = cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved and f.name != "current"})
-        state.current = SoftHebbState.from_checkpoint(saved["current"])
-        return state
-
 
 # ------------------------------------------------------------------------------------------------ entry
 def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = False) -> dict:
     """Run the pipeline in ``run_dir`` (created by the caller); returns the dict written to results.json."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    save_config(cfg, run_dir / "config.yaml")
+    run_dir, device = start_run(cfg, run_dir)   # folder, device, seeds, the resolved config saved
     c = cfg.continual
 
     # ---- build

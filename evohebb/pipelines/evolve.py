@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from evohebb.config import config_to_dict, save_config
+from evohebb.config import config_to_dict
 from evohebb.es.evaluation_task import EvaluationTask
 from evohebb.es.generation_seeds import validation_seeds
 from evohebb.es.hebbian_problem import HebbianProblem
@@ -34,16 +34,14 @@ from evohebb.run_io import (
     restore_rng_state,
     write_results,
 )
-from evohebb.run_io.run_settings import resolve_device, seed_everything
+from evohebb.run_io.run_settings import resolve_device, start_run
 
 log = logging.getLogger(__name__)
 
 
 def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     """Run (or continue) an evolution in ``run_dir``; return the results also written to results.json."""
-    run_dir = Path(run_dir)
-    seed_everything(cfg.seed)
-    save_config(cfg, run_dir / "config.yaml")   # the resolved config (on resume: with its overrides)
+    run_dir, _ = start_run(cfg, run_dir)   # folder, seeds, the resolved config saved (actors resolve the device)
 
     # ---- build
     task = evaluation_task(cfg)

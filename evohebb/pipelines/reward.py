@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evohebb.config import config_to_dict, save_config
+from evohebb.config import config_to_dict
 from evohebb.data import ImageDataset, load_dataset
 from evohebb.nn.reward_classifier import RewardClassifier, backprop_twin
 from evohebb.pipelines.reward_config import RewardConfig
@@ -45,7 +45,8 @@ from evohebb.run_io import (
     restore_rng_state,
     write_results,
 )
-from evohebb.run_io.run_settings import resolve_device, seed_everything
+from evohebb.run_io.plain_state import PlainState
+from evohebb.run_io.run_settings import start_run
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ COUNTS = ("seen", "greedy_correct", "rewarded", "explored", "skipped_conv", "ski
 
 
 @dataclass
-class RewardState:
+class RewardState(PlainState):
     """Where a run stands; checkpointed as a plain dict (:meth:`to_checkpoint`)."""
 
     step: int = 0                                               # Hebbian updates done
@@ -67,23 +68,11 @@ class RewardState:
     baseline_history: list[float] = field(default_factory=list)    # test accuracy after each baseline epoch
     baseline_optimizer: dict[str, Any] | None = None
 
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Plain containers only (loadable with ``torch.load(weights_only=True)``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any]) -> RewardState:
-        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
-
 
 # ------------------------------------------------------------------------------------------------ entry
 def run_reward(cfg: RewardConfig, run_dir: str | Path, resume: bool = False) -> dict:
     """Run the pipeline in ``run_dir`` (created by the caller); returns the dict written to results.json."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    save_config(cfg, run_dir / "config.yaml")
+    run_dir, device = start_run(cfg, run_dir)   # folder, device, seeds, the resolved config saved
 
     # ---- build
     train, test = load_split(cfg, train=True), load_split(cfg, train=False)

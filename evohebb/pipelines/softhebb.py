@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from evohebb.config import ConfigError, config_to_dict, save_config
+from evohebb.config import ConfigError, config_to_dict
 from evohebb.data import ImageDataset, load_dataset
 from evohebb.nn.architectures import count_parameters, get_model, model_settings
 from evohebb.nn.preferred_inputs import preferred_inputs
@@ -45,13 +45,14 @@ from evohebb.run_io import (
     restore_rng_state,
     write_results,
 )
-from evohebb.run_io.run_settings import resolve_device, seed_everything
+from evohebb.run_io.plain_state import PlainState
+from evohebb.run_io.run_settings import start_run
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class SoftHebbState:
+class SoftHebbState(PlainState):
     """Where a run stands; checkpointed as a plain dict (:meth:`to_checkpoint`)."""
 
     unsup_step: int = 0                     # Hebbian updates done (over all epochs and stages)
@@ -73,23 +74,11 @@ class SoftHebbState:
     def best_accuracy(self) -> float | None:
         return max(self.history) if self.history else None
 
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Plain containers only (loadable with ``torch.load(weights_only=True)``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any]) -> SoftHebbState:
-        return cls(**{f.name: saved[f.name] for f in fields(cls) if f.name in saved})
-
 
 # ------------------------------------------------------------------------------------------------ entry
 def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False) -> dict:
     """Run the pipeline in ``run_dir`` (created by the caller); returns the dict written to results.json."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
-    save_config(cfg, run_dir / "config.yaml")   # the resolved config (on resume: with its overrides)
+    run_dir, device = start_run(cfg, run_dir)   # folder, device, seeds, the resolved config saved
 
     # ---- build
     train = _first(load_dataset(cfg.data.name, train=True, data_dir=cfg.data.data_dir, download=cfg.data.download),

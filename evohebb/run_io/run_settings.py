@@ -56,3 +56,17 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def start_run(cfg: RunSettings, run_dir) -> tuple:
+    """Every pipeline's first step: the run folder (created), its device (``auto`` resolved), every RNG seeded and
+    the resolved config saved as ``config.yaml`` (on resume: with its overrides). Returns ``(run_dir, device)``."""
+    from pathlib import Path
+
+    from evohebb.config import save_config
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    save_config(cfg, run_dir / "config.yaml")
+    return run_dir, device
