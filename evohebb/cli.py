@@ -9,8 +9,8 @@
     evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual-compare [config.yaml] [key=value ...] [--models V M KP KPM] [--seeds 0 1 2] [--resume runs/<name>]
 
-Checkpoints are loaded weights-only; --trust-checkpoint (evolve, softhebb) loads one that is not in full,
-running any code it holds: only for run folders whose origin you trust.
+Checkpoints are loaded weights-only: a run folder from elsewhere cannot run code; a checkpoint that holds anything
+else is refused, naming the file.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from evohebb.run_io import (
     RunExistsError,
     create_run_dir,
     default_run_name,
-    set_checkpoint_trust,
 )
 
 log = logging.getLogger("evohebb")
@@ -51,10 +50,6 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="run name (default: from the config, else a timestamped name)")
     parser.add_argument("--data-dir", help="data sets folder (sets EVOHEBB_DATA for this run and its workers; "
                         "a config's own data_dir still wins)")
-    parser.add_argument("--trust-checkpoint", action="store_true",
-                        help="load checkpoints that are not weights-only (e.g. written by an earlier evohebb) in "
-                        "full, which runs any code they hold: only for run folders whose origin you trust "
-                        "(--resume, unsupervised.from_run)")
 
 
 def _split_config_and_overrides(args) -> tuple[str | None, list[str]]:
@@ -220,14 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose)
-    set_checkpoint_trust(getattr(args, "trust_checkpoint", False))   # for this run only
     try:
         return args.func(args)
     except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError) as error:
         log.error("%s", error)
         return 2
-    finally:
-        set_checkpoint_trust(False)
 
 
 if __name__ == "__main__":

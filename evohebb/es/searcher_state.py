@@ -144,17 +144,11 @@ def _plain(value: Any, where: str) -> Any:
 
 
 # ---- restoring -----------------------------------------------------------------------------------------
-def restore_searcher_state(searcher: SearchAlgorithm, state: dict | SearchAlgorithm) -> None:
+def restore_searcher_state(searcher: SearchAlgorithm, state: dict) -> None:
     """Give ``searcher`` (built from the config like a fresh one) the state saved by :func:`searcher_state`.
 
-    ``state`` may also be a whole evotorch search algorithm, as checkpoints held before they became
-    weights-only (loaded with ``--trust-checkpoint``); its state is taken out first.
     Raises :class:`SearcherStateError` when the saved state does not fit ``searcher``.
     """
-    if isinstance(state, SearchAlgorithm):
-        log.info("taking the state out of a checkpoint's pickled %s (the format before weights-only "
-                 "checkpoints)", type(state).__name__)
-        state = searcher_state(state)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise SearcherStateError(
             f"the checkpoint's search-algorithm state is not of format {FORMAT} "

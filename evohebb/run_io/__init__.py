@@ -9,9 +9,7 @@ from evohebb.run_io.checkpoints import (
     CheckpointManager,
     UnsafeCheckpointError,
     capture_rng_state,
-    checkpoint_trust,
     restore_rng_state,
-    set_checkpoint_trust,
 )
 from evohebb.run_io.metrics_logger import MetricsLogger, read_metrics
 from evohebb.run_io.progress import progress_bar
@@ -28,13 +26,11 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "capture_rng_state",
-    "checkpoint_trust",
     "create_run_dir",
     "default_run_name",
     "progress_bar",
     "read_metrics",
     "read_results",
     "restore_rng_state",
-    "set_checkpoint_trust",
     "write_results",
 ]

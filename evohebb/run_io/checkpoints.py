@@ -16,10 +16,9 @@ when it is resumed. A file that holds anything else is refused with :class:`Unsa
 names the file. A refusal is an error, not damage: :meth:`CheckpointManager.load_latest` does not fall back
 past a refused file to an older checkpoint (only corrupt files, e.g. truncated ones, are skipped).
 
-Checkpoints written before this rule (e.g. the evolve pipeline's pickled evotorch search algorithm) are
-loaded in full only when the user trusts their origin: ``--trust-checkpoint`` on the command line calls
-:func:`set_checkpoint_trust` (True) for that run; the loader then falls back to ``weights_only=False`` for
-refused files, with a warning naming each one.
+Checkpoints written before this rule (the evolve pipeline's pickled evotorch search algorithm) are refused
+like any other: there is no way to load a file in full. The message says how to continue: start the run again
+(its ``metrics.jsonl`` and ``results.json`` stay readable), or finish it with the evohebb version that wrote it.
 
 The state also carries RNG states: ``capture_rng_state`` / ``restore_rng_state`` cover python ``random``,
 the numpy global generator and torch (CPU, and CUDA when available); the captured dict holds only
@@ -65,29 +64,6 @@ class CheckpointError(RuntimeError):
 
 class UnsafeCheckpointError(CheckpointError):
     """A checkpoint holds more than tensors and plain containers: loading it in full could run code."""
-
-
-_trust_checkpoints = False
-
-
-def set_checkpoint_trust(trusted: bool) -> None:
-    """Allow (True) or forbid (False, the default) loading refused checkpoints with ``weights_only=False``.
-
-    Set by the command line's ``--trust-checkpoint`` for one run; only for files whose origin is trusted,
-    such as checkpoints an earlier evohebb version wrote.
-    """
-    global _trust_checkpoints
-    _trust_checkpoints = bool(trusted)
-    if _trust_checkpoints:
-        logger.warning(
-            "--trust-checkpoint: checkpoints that are not weights-only will be loaded in full, which runs "
-            "any code they hold; use it only for run folders whose origin you trust"
-        )
-
-
-def checkpoint_trust() -> bool:
-    """Whether refused checkpoints may be loaded in full (see :func:`set_checkpoint_trust`)."""
-    return _trust_checkpoints
 
 
 def _step_name(step: int) -> str:
@@ -205,8 +181,8 @@ class CheckpointManager:
         """State of the newest step checkpoint that loads; falls back (with a warning) past corrupt ones.
 
         None if there are no step checkpoints; ``CheckpointError`` if every one of them fails to load.
-        A file that is intact but not weights-only raises :class:`UnsafeCheckpointError` at once (unless
-        :func:`set_checkpoint_trust` is on): it is not skipped for an older checkpoint.
+        A file that is intact but not weights-only raises :class:`UnsafeCheckpointError` at once: it is not
+        skipped for an older checkpoint.
         """
         paths = self.checkpoint_paths()
         if not paths:
@@ -252,25 +228,22 @@ def _path_step(path: pathlib.Path) -> int:
 
 
 def _load(path: pathlib.Path, map_location: Any) -> dict:
-    """``torch.load(weights_only=True)``; a refused but intact file raises :class:`UnsafeCheckpointError`
-    (or, with checkpoint trust on, is loaded in full with a warning); corrupt files raise what torch raises."""
+    """``torch.load(weights_only=True)``; a refused but intact file raises :class:`UnsafeCheckpointError`;
+    corrupt files raise what torch raises."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         globals_named = _pickle_globals(path)
         if globals_named is None:  # not even a well-formed pickle: a corrupt file
             raise
-        if not _trust_checkpoints:
-            shown = ", ".join(globals_named[:6]) + (", ..." if len(globals_named) > 6 else "")
-            names = f" (it names {shown})" if globals_named else ""
-            raise UnsafeCheckpointError(
-                f"{path} is not a weights-only checkpoint: it holds python objects other than tensors and "
-                f"plain containers{names}, and loading it could run code. Re-run with --trust-checkpoint "
-                f"only if you trust its origin (e.g. a checkpoint an earlier evohebb version wrote); "
-                f"otherwise remove it or start a new run"
-            ) from error
-        logger.warning("loading %s in full (weights_only=False) because of --trust-checkpoint", path)
-        return torch.load(path, map_location=map_location, weights_only=False)
+        shown = ", ".join(globals_named[:6]) + (", ..." if len(globals_named) > 6 else "")
+        names = f" (it names {shown})" if globals_named else ""
+        raise UnsafeCheckpointError(
+            f"{path} is not a weights-only checkpoint: it holds python objects other than tensors and plain "
+            f"containers{names}, and loading it could run code, so evohebb does not. If an earlier evohebb wrote "
+            f"it (before weights-only checkpoints), start the run again (--overwrite; its metrics.jsonl and "
+            f"results.json stay readable) or finish it with that version; otherwise remove the file"
+        ) from error
 
 
 def _pickle_globals(path: pathlib.Path) -> list[str] | None:

@@ -79,21 +79,6 @@ def test_state_is_tensors_and_plain_containers(tmp_path, name):
     assert loaded["algorithm"] == type(searcher).__name__ and loaded["step_count"] == 1
 
 
-def test_a_pickled_searcher_of_the_old_format_is_converted(tmp_path):
-    """Checkpoints before weights-only held the evotorch object (loaded only with --trust-checkpoint)."""
-    old = build("pgpe")
-    for _ in range(2):
-        generation(old)
-    path = tmp_path / "old.pt"
-    torch.save({"searcher": old}, path)
-    expected = generation(old)
-
-    resumed = build("pgpe")
-    restore_searcher_state(resumed, torch.load(path, weights_only=False)["searcher"])
-    values, evals = generation(resumed)
-    assert torch.equal(values, expected[0]) and torch.equal(evals, expected[1])
-
-
 @pytest.mark.parametrize("saved, rebuilt, match", [
     ("pgpe", "snes", "holds the state of PGPE, but this run's config builds SNES"),
     ("pgpe", "openai_es", "center optimizer is clipup, this run's is SGD"),

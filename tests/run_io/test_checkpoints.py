@@ -12,9 +12,7 @@ from evohebb.run_io import (
     CheckpointManager,
     UnsafeCheckpointError,
     capture_rng_state,
-    checkpoint_trust,
     restore_rng_state,
-    set_checkpoint_trust,
 )
 
 
@@ -133,7 +131,7 @@ def test_checkpoint_that_could_run_code_is_refused_not_skipped(tmp_path, writer)
     with pytest.raises(UnsafeCheckpointError) as caught:
         manager.load_latest()   # not a fallback to ckpt-00000001.pt: a refusal is an error
     message = str(caught.value)
-    assert str(evil) in message and "could run code" in message and "--trust-checkpoint" in message
+    assert str(evil) in message and "could run code" in message and "start the run again" in message
     assert "pathlib" in message   # names what the file would have called
     assert isinstance(caught.value, CheckpointError)
     assert not target.exists()
@@ -155,21 +153,13 @@ class _OldFormatObject:
         self.value = value
 
 
-def test_trust_loads_an_old_format_checkpoint_with_a_warning(tmp_path, caplog):
+def test_an_old_format_checkpoint_is_refused_with_how_to_continue(tmp_path):
     manager = CheckpointManager(tmp_path)
     torch.save({"step": 4, "searcher": _OldFormatObject(torch.arange(3))}, manager.directory / "ckpt-00000004.pt")
-    with pytest.raises(UnsafeCheckpointError, match="_OldFormatObject"):
+    with pytest.raises(UnsafeCheckpointError, match="_OldFormatObject") as caught:
         manager.load_latest()
-    assert not checkpoint_trust()
-    set_checkpoint_trust(True)
-    try:
-        with caplog.at_level(logging.WARNING, logger="evohebb.run_io.checkpoints"):
-            state = manager.load_latest()
-    finally:
-        set_checkpoint_trust(False)
-    assert isinstance(state["searcher"], _OldFormatObject) and state["searcher"].value.tolist() == [0, 1, 2]
-    assert any("ckpt-00000004.pt" in r.getMessage() and "--trust-checkpoint" in r.getMessage()
-               for r in caplog.records if r.levelno == logging.WARNING)
+    message = str(caught.value)
+    assert "ckpt-00000004.pt" in message and "--overwrite" in message and "earlier evohebb" in message
 
 
 def test_checkpoints_are_written_weights_only_loadable(tmp_path):
