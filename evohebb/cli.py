@@ -109,21 +109,23 @@ def _cmd_export(args) -> int:
     return 0
 
 
-def _cmd_softhebb(args) -> int:
-    from evohebb.pipelines.softhebb import run_softhebb
-    from evohebb.pipelines.softhebb_config import SoftHebbConfig
-    cfg, run_dir, resume = _prepare_run(args, SoftHebbConfig, "softhebb")
-    log.info("run directory: %s", run_dir)
-    run_softhebb(cfg, run_dir, resume=resume)
-    return 0
+#: pipelines run the same way from the command line: command -> (module, run function, config class)
+_PIPELINES = {
+    "softhebb": ("evohebb.pipelines.softhebb", "run_softhebb", "evohebb.pipelines.softhebb_config", "SoftHebbConfig"),
+    "continual": ("evohebb.pipelines.continual", "run_continual", "evohebb.pipelines.continual_config",
+                  "ContinualConfig"),
+    "reward": ("evohebb.pipelines.reward", "run_reward", "evohebb.pipelines.reward_config", "RewardConfig"),
+}
 
 
-def _cmd_continual(args) -> int:
-    from evohebb.pipelines.continual import run_continual
-    from evohebb.pipelines.continual_config import ContinualConfig
-    cfg, run_dir, resume = _prepare_run(args, ContinualConfig, "continual")
+def _cmd_pipeline(args) -> int:
+    """Resolve the config and run folder of ``args.command``'s pipeline and run it (imported only when used)."""
+    import importlib
+    module, run_name, config_module, config_name = _PIPELINES[args.command]
+    config_cls = getattr(importlib.import_module(config_module), config_name)
+    cfg, run_dir, resume = _prepare_run(args, config_cls, args.command)
     log.info("run directory: %s", run_dir)
-    run_continual(cfg, run_dir, resume=resume)
+    getattr(importlib.import_module(module), run_name)(cfg, run_dir, resume=resume)
     return 0
 
 
@@ -133,15 +135,6 @@ def _cmd_continual_compare(args) -> int:
     cfg, run_dir, resume = _prepare_run(args, ContinualConfig, "continual-compare")
     log.info("comparison directory: %s", run_dir)
     run_comparison(cfg, run_dir, models=args.models, seeds=args.seeds, resume=resume)
-    return 0
-
-
-def _cmd_reward(args) -> int:
-    from evohebb.pipelines.reward import run_reward
-    from evohebb.pipelines.reward_config import RewardConfig
-    cfg, run_dir, resume = _prepare_run(args, RewardConfig, "reward")
-    log.info("run directory: %s", run_dir)
-    run_reward(cfg, run_dir, resume=resume)
     return 0
 
 
@@ -187,16 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     softhebb = sub.add_parser("softhebb", help="unsupervised SoftHebb training, then a linear readout")
     _add_run_arguments(softhebb)
-    softhebb.set_defaults(func=_cmd_softhebb)
+    softhebb.set_defaults(func=_cmd_pipeline)
 
     reward = sub.add_parser("reward", help="hebbianCNN: soft-WTA Hebbian classifier learning from dopamine "
                                            "(rewards, never labels), then its backprop twin")
     _add_run_arguments(reward)
-    reward.set_defaults(func=_cmd_reward)
+    reward.set_defaults(func=_cmd_pipeline)
 
     continual = sub.add_parser("continual", help="continual learning on a class-split task stream (V/M/KP/KPM)")
     _add_run_arguments(continual)
-    continual.set_defaults(func=_cmd_continual)
+    continual.set_defaults(func=_cmd_pipeline)
 
     compare = sub.add_parser("continual-compare", help="V, M, KP and KPM with the same seeds: table and figure")
     _add_run_arguments(compare)

@@ -33,6 +33,9 @@ class OutputHead:
     n_outputs: int | None = None     # required number of outputs (None: any)
     explored: Tensor | None = None   # where exploration changed the output (choice head)
 
+    def __init__(self, exploration_std: float = 0.0):
+        self.exploration_std = float(exploration_std)   # read by heads that explore
+
     def reset(self, noise_seeds: Tensor) -> None:
         pass
 
@@ -77,7 +80,7 @@ DEFAULT_PEDALS = "clip"
 @register_head("choice")
 class ChoiceHead(OutputHead):
     def __init__(self, exploration_std: float = 0.0):
-        self.exploration_std = float(exploration_std)
+        super().__init__(exploration_std)
         self.noise_seeds = torch.zeros(0, dtype=torch.int64)
         self.step = 0
         self.last_choice: Tensor | None = None
@@ -100,8 +103,7 @@ class ChoiceHead(OutputHead):
 
 def make_head(name: str, n_outputs: int, exploration_std: float = 0.0) -> OutputHead:
     """The head registered as ``name`` for ``n_outputs`` output neurons."""
-    build = OUTPUT_HEADS.lookup(name)
-    head = build(exploration_std) if name == "choice" else build()
+    head = OUTPUT_HEADS.lookup(name)(exploration_std)
     if head.n_outputs is not None and head.n_outputs != n_outputs:
         raise ValueError(f"the {name} head needs exactly {head.n_outputs} outputs, the network has {n_outputs}")
     return head

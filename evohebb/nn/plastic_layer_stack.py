@@ -97,6 +97,7 @@ class PlasticLayerStack(nn.Module):
         # layers whose weights are the same for every individual (after reset_weights, until they learn or are
         # given per-individual weights) run as one batched conv / matmul instead of P of them
         self._uniform = [False] * len(self.layers)
+        self._pooled_after = pooled_after   # a pool follows plastic layer i
         roles = neuron_centric_group_roles(len(self.layers), pooled_after)
         self.groups = [NeuronGroup(n, s, pre, post) for n, s, (pre, post) in zip(names, shapes, roles)]
         # group index of each plastic layer's presynaptic and postsynaptic neurons
@@ -169,8 +170,7 @@ class PlasticLayerStack(nn.Module):
                 acts.append((x, h))
                 continue
             acts.append(None)
-            next_op = self._ops.index(("plastic", arg)) + 1
-            skip_tanh = self._ops[next_op][0] == "pool"
+            skip_tanh = self._pooled_after[arg]
             h = z if skip_tanh else torch.tanh(z)
         return h, acts
 

@@ -25,6 +25,8 @@ every position (zero padding reads zeros). No loop over neurons, synapses or pos
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.grad
 from torch import Tensor
@@ -74,16 +76,23 @@ def _unknown(aggregation: str) -> ValueError:
     return ValueError(f"aggregation {aggregation!r} is not supported; use one of {(*AGGREGATIONS, CONV_NATIVE)}")
 
 
+@functools.lru_cache(maxsize=64)
+def _copy_masks(geom: ConvGeometry, device: torch.device, masked: bool) -> tuple[Tensor | None, Tensor]:
+    """``[K, L]`` existing copies (None: all) and ``[K]`` copies per kernel entry; fixed per geometry."""
+    valid = copy_valid_mask(geom, device) if masked else None
+    valid = None if valid is None else valid.repeat(geom.in_channels, 1)
+    count = (torch.full((geom.entry_size,), float(geom.n_positions), device=device) if valid is None
+             else valid.sum(-1).float())
+    return valid, count
+
+
 class _Copies:
     """The copies of one layer: geometry, masks and the unfolded / flattened factors of an update."""
 
     def __init__(self, geom: ConvGeometry, population: int, device: torch.device, masked: bool):
         self.geom, self.P = geom, population
         self.L, self.K, self.C = geom.n_positions, geom.entry_size, geom.out_channels
-        valid = copy_valid_mask(geom, device) if masked else None
-        self.valid = None if valid is None else valid.repeat(geom.in_channels, 1)   # [K, L]
-        self.count = (torch.full((self.K,), float(self.L), device=device) if self.valid is None
-                      else self.valid.sum(-1).float())                               # copies per entry [K]
+        self.valid, self.count = _copy_masks(geom, device, masked)   # [K, L] (or None), [K]
 
     def pre(self, t: Tensor | None) -> Tensor | None:
         """``[P, R, Cin, H, W]`` → ``[P, R, K, L]`` (zero padding)."""
