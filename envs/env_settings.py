@@ -19,7 +19,7 @@ class CarRacingSettings(Settings):
     backend: str = option("envpool", choices=CAR_RACING_BACKENDS,
                           help="envpool: EnvPool's C++ CarRacing-v3 (~8x faster here); gymnasium: the reference env "
                                "that final scores are reported on")
-    size: int = option(64, low=16, help="observation resized to size x size")
+    size: int = option(64, low=8, help="observation resized to size x size")
     grayscale: bool = option(False)
     frame_skip: int = option(1, low=1)
     negative_patience: int = option(20, low=0, help="end the episode after this many negative rewards in a row "

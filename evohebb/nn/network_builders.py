@@ -35,6 +35,16 @@ def _settings(settings: PlasticNetworkSettings | None, overrides: dict[str, Any]
     return replace(settings if settings is not None else PlasticNetworkSettings(), **overrides)
 
 
+def _trunk(settings: PlasticNetworkSettings, conv: Sequence[LayerSpec]) -> Sequence[LayerSpec]:
+    """The builder's conv trunk, or none (``settings.trunk``)."""
+    return conv if settings.trunk == "conv" else ()
+
+
+def _hidden(settings: PlasticNetworkSettings, hidden: Sequence[int]) -> list[LinearSpec]:
+    """The hidden linear layers: the builder's widths unless ``settings.hidden`` gives them."""
+    return [LinearSpec(h) for h in (hidden if settings.hidden is None else settings.hidden)]
+
+
 THESIS_CONV = (ConvSpec(6, 3), PoolSpec(2), ConvSpec(8, 5, stride=2), PoolSpec(2))
 
 
@@ -50,8 +60,7 @@ def carracing_policy(settings: PlasticNetworkSettings | None = None, *, pedals: 
     if pedals not in PEDALS:
         raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDALS)}")
     settings = _settings(settings, overrides)
-    hidden = hidden if settings.hidden is None else settings.hidden
-    layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(3)]
+    layers = [*_trunk(settings, conv), *_hidden(settings, hidden), LinearSpec(3)]
     return UnrolledPlasticNetwork(in_shape, layers, PEDALS[pedals], settings, device, dtype)
 
 
@@ -72,6 +81,5 @@ def image_classifier(settings: PlasticNetworkSettings | None = None, *, in_shape
     (``last_choice``). Learning is reward-driven when ``settings.rpe.enabled`` (seed 003: the greedy binary
     prediction, reward 1 for the right class)."""
     settings = _settings(settings, overrides)
-    hidden = hidden if settings.hidden is None else settings.hidden
-    layers = [*conv, *(LinearSpec(h) for h in hidden), LinearSpec(n_classes)]
+    layers = [*_trunk(settings, conv), *_hidden(settings, hidden), LinearSpec(n_classes)]
     return UnrolledPlasticNetwork(in_shape, layers, "choice", settings, device, dtype)

@@ -8,10 +8,11 @@ from evohebb.config import Settings, option
 from evohebb.plasticity.rpe import RPESettings
 from evohebb.plasticity.weight_sharing import AGGREGATIONS, SHARING_MODES
 
-__all__ = ["PARAMETER_SHARING", "PLASTIC_LAYERS", "PlasticNetworkSettings"]
+__all__ = ["PARAMETER_SHARING", "PLASTIC_LAYERS", "TRUNKS", "PlasticNetworkSettings"]
 
 PARAMETER_SHARING = ("neuron", "layer", "layer_outputs")
 PLASTIC_LAYERS = ("all", "output")
+TRUNKS = ("conv", "none")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,11 @@ class PlasticNetworkSettings(Settings):
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")
+    eta_scale: float = option(1.0, low=0.0,
+                              help="the genome's learning-rate genes (eta) are multiplied by this before use: a small "
+                                   "scale lets an ES whose sigma suits the weights search learning rates near zero "
+                                   "(with evolve_output_weights, an eta of ~0.05 overwrites an evolved readout in a "
+                                   "few dozen steps)")
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
     evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
                                          "(with plastic=false: the direct-encoded non-plastic control)")
@@ -38,6 +44,9 @@ class PlasticNetworkSettings(Settings):
     pre_centering: float = option(0.0, low=0.0, high=1.0,
                                   help="rate of a running mean subtracted from the presynaptic activity the rule "
                                        "sees (covariance rule; 0: off)")
+    trunk: str = option("conv", choices=TRUNKS,
+                        help="conv: the network's own conv trunk (e.g. the thesis's two unrolled convs); none: the "
+                             "linear layers see the observation's pixels (where the road lies in the frame)")
     hidden: list[int] | None = option(None, low=1, help="widths of the hidden linear layers between the conv trunk "
                                                          "and the output layer (null: the network's own, e.g. "
                                                          "[128, 64] for the CarRacing policy; []: none)")

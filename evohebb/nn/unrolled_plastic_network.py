@@ -122,8 +122,11 @@ class UnrolledPlasticNetwork(nn.Module):
         def group_params(g) -> NeuronParams:
             def get(n):
                 t = named.get(f"{g.name}.{n}")
-                return None if t is None else t.reshape(P, *[1] * len(g.shape)).expand(P, *g.shape) \
-                    if t.shape[1:] != g.shape else t
+                if t is None:
+                    return None
+                if n == "eta" and self.settings.eta_scale != 1.0:
+                    t = t * self.settings.eta_scale
+                return t.reshape(P, *[1] * len(g.shape)).expand(P, *g.shape) if t.shape[1:] != g.shape else t
             return NeuronParams(*(get(n) for n in ("A", "B", "C", "D", "eta")))
 
         params = [group_params(g) for g in self.stack.groups]

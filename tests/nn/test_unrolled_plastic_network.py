@@ -259,3 +259,45 @@ def test_layers_shared_by_the_population_run_batched_and_equal_the_unrolled_path
     net(obs)
     net.update()
     assert net.stack._uniform == [True, True, True, True, False]   # only the output layer learns
+
+
+def test_no_trunk_readout_sees_the_pixels():
+    """trunk='none', hidden=[]: the policy is its output head on W·pixels (no conv, no pooling), the genome is the
+    readout's ABCD sets plus its initial weights, and a wrong trunk name is refused naming the field."""
+    from evohebb.config import ConfigError
+
+    settings = PlasticNetworkSettings(trunk="none", hidden=[], parameter_sharing="layer_outputs",
+                                      plastic=False, evolve_output_weights=True)
+    net = carracing_policy(settings, in_shape=(1, 8, 8))
+    assert net.genome_spec()["out.W"] == (3, 64) and net.genome_size() == 4 + 4 * 3 + 3 * 64
+    genomes = torch.stack([net.genome_init(torch.Generator().manual_seed(i)) * 3 for i in range(2)])
+    net.load_genomes(genomes)
+    net.reset(0)
+    obs = torch.rand(2, 1, 8, 8)
+    w = net.named_genome(genomes)["out.W"]
+    z = torch.einsum("poi,pi->po", w, obs.flatten(1))
+    torch.testing.assert_close(net(obs), torch.cat([z[:, :1].tanh(), z[:, 1:].tanh().clamp(min=0)], 1))
+    with pytest.raises(ConfigError, match="trunk.*'pixels'.*conv"):
+        PlasticNetworkSettings(trunk="pixels")
+
+
+def test_eta_scale_multiplies_the_learning_rate_genes():
+    """eta_scale=s with genome g learns exactly as eta_scale=1 with g's eta genes multiplied by s."""
+    scaled = carracing_policy(PlasticNetworkSettings(eta_scale=0.01, parameter_sharing="layer_outputs"))
+    plain = carracing_policy(PlasticNetworkSettings(parameter_sharing="layer_outputs"))
+    genomes = _genomes(plain, 2, 4)
+    rescaled = genomes.clone()
+    for name, cut in plain.genome_slices().items():
+        if name.endswith(".eta"):
+            rescaled[:, cut] *= 0.01
+    obs = torch.rand(5, 2, 3, 64, 64)
+    for net, g in ((scaled, genomes), (plain, rescaled)):
+        net.load_genomes(g)
+        net.reset(3)
+        initial = [w.clone() for w in net.weights()]
+        for x in obs:
+            net(x)
+            net.update()
+    for a, b, w0 in zip(scaled.weights(), plain.weights(), initial):
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, w0)      # the rule did change every layer
