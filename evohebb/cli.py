@@ -2,7 +2,7 @@
 
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
     evohebb evaluate runs/<name>|zoo/<file>.json [key=value ...] [--episodes M] [--first-seed S] [--baselines]
-                     [--genome best|center|best_validation] [--as-trained] [--gif out.gif]
+                     [--genome best|center|best_validation] [--as-trained] [--gif out.gif (every 2nd frame, 200 px wide)]
     evohebb export   runs/<name> zoo/<file>.json [--genome best_validation]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baselines", action="store_true",
                           help="also play random actions, full gas and the scripted driver on the same seeds, and "
                                "draw a histogram of the returns")
-    evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing)")
+    evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing; every 2nd frame, 200 px wide)")
     evaluate.add_argument("--genome", choices=("best", "center", "best_validation"), default="best",
                           help="which genome of a run folder (a zoo file holds one)")
     evaluate.add_argument("--max-steps", type=int, help="episode cap (default: the reference's or the run's)")
