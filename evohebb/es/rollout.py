@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from envs.episode_returns import EpisodeReturns
+from evohebb.run_io.progress import progress_bar
 
 
 @dataclass
@@ -36,14 +37,14 @@ def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tens
 @torch.no_grad()
 def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], weight_seed: int,
                  max_steps: int, to_action: Callable[[torch.Tensor], np.ndarray],
-                 record: Callable[[], np.ndarray] | None = None) -> RolloutResult:
+                 record: Callable[[], np.ndarray] | None = None, progress: str | None = None) -> RolloutResult:
     """Play one episode in each of the N envs with N genomes, learning online at every step.
 
     ``genomes`` [N, G] (one row per env), ``seeds`` N env seeds. The networks' weights are re-initialised
     from ``weight_seed``; after each step every network receives its reward (``network.update``). The
     envs autoreset on their own (gymnasium's next-step mode): an env's reward only counts until its first
     episode ends (``envs.EpisodeReturns``), and the loop stops when every first episode has ended or
-    after ``max_steps``.
+    after ``max_steps``. ``progress``: the label of a progress bar over the steps (None: no bar).
     """
     n = genomes.shape[0]
     if len(seeds) != n or vector_env.num_envs != n:
@@ -56,7 +57,7 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
     frames = [] if record is not None else None
     rewards = []
     env_steps = 0
-    for _ in range(max_steps):
+    for _ in _steps(max_steps, progress, episodes):
         output = network(observation_batch(obs, device))
         obs, reward, terminated, truncated, _ = vector_env.step(to_action(output))
         if frames is not None and episodes.active[0]:
@@ -72,9 +73,9 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
 
 
 def run_policy_episodes(vector_env, seeds: list[int], max_steps: int, policy: Callable[[np.ndarray], np.ndarray],
-                        ) -> RolloutResult:
+                        progress: str | None = None) -> RolloutResult:
     """A fixed policy (``obs -> actions``, e.g. :mod:`envs.baseline_policies`) for one episode per env on
-    ``seeds``, with the same seeds, cap and first-episode accounting as :func:`run_episodes`."""
+    ``seeds``, with the same seeds, cap, first-episode accounting and progress bar as :func:`run_episodes`."""
     n = vector_env.num_envs
     if len(seeds) != n:
         raise ValueError(f"{len(seeds)} seeds and {n} envs must be equal")
@@ -82,7 +83,7 @@ def run_policy_episodes(vector_env, seeds: list[int], max_steps: int, policy: Ca
     episodes = EpisodeReturns(n)
     rewards = []
     env_steps = 0
-    for _ in range(max_steps):
+    for _ in _steps(max_steps, progress, episodes):
         obs, reward, terminated, truncated, _ = vector_env.step(policy(obs))
         env_steps += n
         rewards.append(np.where(episodes.active, reward, 0.0))
@@ -93,7 +94,20 @@ def run_policy_episodes(vector_env, seeds: list[int], max_steps: int, policy: Ca
                          rewards=np.stack(rewards) if rewards else np.zeros((0, n)))
 
 
-def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_seed: int) -> RolloutResult:
+def run_random_episodes(vector_env, seeds: list[int], max_steps: int, action_seed: int,
+                        progress: str | None = None) -> RolloutResult:
     """The random-policy baseline: uniformly sampled actions (reproducible from ``action_seed``)."""
     vector_env.action_space.seed(int(action_seed))
-    return run_policy_episodes(vector_env, seeds, max_steps, lambda _obs: vector_env.action_space.sample())
+    return run_policy_episodes(vector_env, seeds, max_steps, lambda _obs: vector_env.action_space.sample(), progress)
+
+
+def _steps(max_steps: int, progress: str | None, episodes: EpisodeReturns):
+    """``range(max_steps)``, shown as a progress bar labelled ``progress`` with the episodes still running."""
+    if progress is None:
+        yield from range(max_steps)
+        return
+    with progress_bar(total=max_steps, desc=progress, unit="step") as bar:
+        for step in range(max_steps):
+            yield step
+            bar.update()
+            bar.set_postfix(running=int(episodes.active.sum()), refresh=False)

@@ -57,17 +57,19 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     envs = task.build_envs(episodes)
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
-                              to_action=task.spec.to_action)
+                              to_action=task.spec.to_action, progress=f"genome ({episodes} episodes)")
         report.update(_summary("", played))
         if task.kind == "classification":
             half = played.rewards.shape[0] // 2
             report["accuracy_first_half"] = float(played.rewards[:half].mean())
             report["accuracy_last_half"] = float(played.rewards[half:].mean())
         if baselines:
-            report.update(_summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0])))
+            report.update(_summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0],
+                                                                  progress="random actions")))
             if task.kind == "carracing":
                 for name, policy in POLICIES.items():
-                    report.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy)))
+                    report.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy,
+                                                                           progress=name)))
     finally:
         envs.close()
     if gif:
