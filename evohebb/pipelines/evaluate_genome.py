@@ -6,12 +6,14 @@ replayed on the *reference* conditions unless ``--as-trained``: gymnasium's ``Ca
 episodes, no early termination (``key=value`` overrides still win). Seeds are consecutive from ``--first-seed``
 (default: the test range, never used for training or validation). The JSON report holds every episode's return;
 ``--baselines`` adds random actions, full gas and the scripted driver (:mod:`envs.baseline_policies`) on the same
-seeds, and a histogram of all returns.
+seeds (seeing CarRacing's own 96×96 RGB frame, whatever the genome's network sees), and a histogram of all returns;
+``--baselines-from REPORT`` takes them from an earlier report played on the same seeds and conditions.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from pathlib import Path
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from envs.baseline_policies import POLICIES
+from envs.car_racing_options import CAR_RACING_FRAME_SIZE
 from evohebb.config import config_from_dict, config_to_dict, load_config, merge_nested, parse_overrides
 from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
 from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
@@ -33,6 +36,11 @@ log = logging.getLogger(__name__)
 #: what CarRacing scores are reported on (issue 11): gymnasium's env, whole tracks, no early termination
 REFERENCE_CARRACING = ["carracing.backend=gymnasium", "carracing.negative_patience=0", "evaluation.max_steps=1000"]
 GENOMES = ("best", "center", "best_validation")
+#: what the baseline policies see on CarRacing: the env's own frame (the scripted driver is defined on it)
+BASELINE_VIEW = {"size": CAR_RACING_FRAME_SIZE, "grayscale": False}
+BASELINE_NAMES = ("random", *POLICIES)
+#: what must match for ``--baselines-from`` to reuse an earlier report's baselines
+BASELINE_CONDITIONS = ("task", "seeds", "max_steps", "backend", "negative_patience", "frame_skip")
 #: the GIF of ``--gif``: every 2nd frame of CarRacing's 50 fps render, 200 px wide, played in real time (a
 #: 1000-step lap is ~2 MB)
 GIF_FRAME_STRIDE, GIF_WIDTH = 2, 200
@@ -40,8 +48,12 @@ GIF_FRAME_STRIDE, GIF_WIDTH = 2, 200
 
 def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baselines: bool = False,
                  genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None,
-                 first_seed: int = TEST_FIRST_SEED, as_trained: bool = False, out: Path | None = None) -> dict:
-    """Replay a genome on ``episodes`` seeds from ``first_seed``; write the report (JSON) and return it."""
+                 first_seed: int = TEST_FIRST_SEED, as_trained: bool = False, out: Path | None = None,
+                 baselines_from: Path | None = None) -> dict:
+    """Replay a genome on ``episodes`` seeds from ``first_seed``; write the report (JSON) and return it.
+
+    ``baselines``: also play the baseline policies on the same seeds; ``baselines_from``: take them from an earlier
+    report instead (they do not depend on the genome), which must have been played on the same conditions."""
     overrides = list(overrides or [])
     cfg, values, origin = _load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
@@ -53,7 +65,8 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
               "task": cfg.task, "max_steps": task.max_steps}
     if cfg.task == "carracing":
-        report.update(backend=cfg.carracing.backend, negative_patience=cfg.carracing.negative_patience)
+        report.update(backend=cfg.carracing.backend, negative_patience=cfg.carracing.negative_patience,
+                      frame_skip=cfg.carracing.frame_skip)
     envs = task.build_envs(episodes)
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
@@ -63,20 +76,17 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
             half = played.rewards.shape[0] // 2
             report["accuracy_first_half"] = float(played.rewards[:half].mean())
             report["accuracy_last_half"] = float(played.rewards[half:].mean())
-        if baselines:
-            report.update(_summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0],
-                                                                  progress="random actions")))
-            if task.kind == "carracing":
-                for name, policy in POLICIES.items():
-                    report.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy,
-                                                                           progress=name)))
     finally:
         envs.close()
+    if baselines_from is not None:
+        report.update(_reused_baselines(Path(baselines_from), report))
+    elif baselines:
+        report.update(_play_baselines(task, seeds))
     if gif:
         report["gif"] = _record_gif(task, network, genomes, seeds, Path(gif))
     out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
     atomic_write_json(out, report)
-    if baselines:
+    if baselines or baselines_from is not None:
         report["histogram"] = str(write_return_histogram(report, out.with_suffix(".png")))
         atomic_write_json(out, report)
     log.info("report: %s", out)
@@ -101,7 +111,45 @@ def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bo
     return cfg, values, origin
 
 
-def _summary(prefix: str, played: RolloutResult) -> dict:
+def _play_baselines(task, seeds: list[int]) -> dict:
+    """Random actions (and on CarRacing full gas and the scripted driver) on ``seeds``, in envs of their own: on
+    CarRacing they see the env's own 96×96 RGB frame (:data:`BASELINE_VIEW`), whatever the genome's network sees."""
+    envs = task.build_envs(len(seeds), **(BASELINE_VIEW if task.kind == "carracing" else {}))
+    try:
+        summaries = _summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0],
+                                                            progress="random actions"))
+        if task.kind == "carracing":
+            for name, policy in POLICIES.items():
+                summaries.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy,
+                                                                          progress=name)))
+    finally:
+        envs.close()
+    return summaries
+
+
+def _reused_baselines(path: Path, report: dict) -> dict:
+    """The baseline entries of an earlier report, refused unless it was played on the same conditions."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--baselines-from {path}: no such report")
+    earlier = json.loads(path.read_text(encoding="utf-8"))
+    for key in BASELINE_CONDITIONS:
+        if key in report and earlier.get(key) != report[key]:
+            shown = earlier.get(key)
+            shown = f"{shown[:3]}…" if isinstance(shown, list) and len(shown) > 3 else shown
+            mine = f"{report[key][:3]}…" if isinstance(report[key], list) and len(report[key]) > 3 else report[key]
+            raise ValueError(f"--baselines-from {path}: its {key} is {shown!r}, this evaluation's is {mine!r}; the "
+                             f"baselines must be played on the same {', '.join(BASELINE_CONDITIONS)} (or use "
+                             "--baselines)")
+    entries = {key: earlier[key] for name in BASELINE_NAMES for key in _summary(f"{name}_", None) if key in earlier}
+    if not entries:
+        raise ValueError(f"--baselines-from {path}: the report holds no baselines (it was not run with --baselines)")
+    return {**entries, "baselines_from": str(path)}
+
+
+def _summary(prefix: str, played: RolloutResult | None) -> dict:
+    """A policy's entries of the report (``played`` None: the keys only)."""
+    if played is None:
+        return dict.fromkeys(f"{prefix}{key}" for key in ("returns", "return_mean", "return_std", "lengths"))
     return {f"{prefix}returns": played.returns.tolist(), f"{prefix}return_mean": float(played.returns.mean()),
             f"{prefix}return_std": float(played.returns.std()), f"{prefix}lengths": played.lengths.tolist()}
 

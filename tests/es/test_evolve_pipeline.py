@@ -132,6 +132,17 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     assert report["backend"] == "gymnasium" and report["negative_patience"] == 0   # the reference conditions
     assert len(report["scripted_returns"]) == 2 and len(report["full_gas_returns"]) == 2
     assert Path(report["histogram"]).stat().st_size > 1000
+    # the baselines do not depend on the genome: another evaluation on the same conditions reuses them, and one on
+    # other seeds is refused naming the field
+    reused = tmp_path / "reused.json"
+    assert main(["evaluate", str(run), "--episodes", "2", "--max-steps", "60", "--genome", "center",
+                 "--baselines-from", str(run / "evaluation-best.json"), "--out", str(reused)]) == 0
+    again = json.loads(reused.read_text())
+    assert again["scripted_returns"] == report["scripted_returns"] and again["random_returns"] == report["random_returns"]
+    assert Path(again["histogram"]).exists()
+    with pytest.raises(ValueError, match="its seeds is .* this evaluation's is"):
+        main(["evaluate", str(run), "--episodes", "2", "--max-steps", "60", "--first-seed", "5",
+              "--baselines-from", str(run / "evaluation-best.json"), "--out", str(reused)])
     # a zoo file (genome + config in one JSON) replays from anywhere, on tracks of one's choosing
     zoo = tmp_path / "zoo" / "car.json"
     assert main(["export", str(run), str(zoo)]) == 0
