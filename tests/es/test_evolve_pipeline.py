@@ -48,6 +48,27 @@ def test_resumed_run_equals_uninterrupted(tmp_path, mnist_like_dir):
     assert b["completed"] is True
 
 
+def test_resumed_carracing_run_on_envpool_equals_uninterrupted(tmp_path):
+    """The default CarRacing setting on EnvPool (common tracks, validation): a run stopped after 2 generations and
+    resumed reproduces the uninterrupted run's fitness and validation history and its genomes."""
+    runs = tmp_path / "runs"
+    base = ["evolve", str(REPO / "configs" / "evolve_carracing.yaml"), "algorithm.popsize=4",
+            "evaluation.max_steps=60", "evaluation.num_actors=0", "evaluation.validation_every=2",
+            "evaluation.validation_episodes=2", "checkpoint.every=1", "--runs-root", str(runs)]
+    assert main([*base, "generations=4", "--name", "straight"]) == 0
+    assert main([*base, "generations=2", "--name", "split"]) == 0
+    assert main(["evolve", "generations=4", "--resume", str(runs / "split")]) == 0
+
+    def history(run):
+        return [(m["step"], m["fitness/best"], m["fitness/mean"], m.get("validation/mean")) for m in read_metrics(run)]
+
+    straight = history(runs / "straight")
+    assert [s for s, *_ in straight] == [0, 1, 2, 3] and straight[1][3] is not None
+    assert history(runs / "split") == straight
+    a, b = read_results(runs / "straight"), read_results(runs / "split")
+    assert a["best_genome"] == b["best_genome"] and a["center_genome"] == b["center_genome"]
+
+
 def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path, mnist_like_dir):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "runners.evolve", *_mnist_args(mnist_like_dir, "generations=6",
