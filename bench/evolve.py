@@ -1,7 +1,9 @@
 """Benchmark of the evolve service; prints JSON lines {"name", "value", "unit", "baseline", "ratio"}.
 
-1. evaluation_env_steps_per_s: env steps/s of a full evaluation (plastic policy forward + Hebbian update +
-   CarRacing) against the same envs stepped with random actions in the same process (target ratio >= 0.8);
+1. evaluation_env_steps_per_cpu_s_*: env steps per CPU second of a full evaluation (plastic policy forward +
+   Hebbian update + CarRacing) against the same envs stepped with random actions in the same process (target
+   ratio >= 0.8 with EnvPool for the default config), for the default config on both backends, the conv-trunk
+   readout (configs/evolve_carracing_conv.yaml) and the thesis config (every layer plastic, per-neuron ABCD);
 2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
 3. actor_speedup: the same generation on 1 actor vs 2 actors.
 
@@ -27,7 +29,11 @@ from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "evolve_carracing.yaml"
+CONV_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_conv.yaml")
 THESIS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_thesis.yaml")
+#: (backend, config, name suffix) of the evaluation-throughput lines
+EVALUATIONS = (("envpool", DEFAULT_CONFIG, ""), ("gymnasium", DEFAULT_CONFIG, ""),
+               ("envpool", CONV_CONFIG, "_conv_readout"), ("envpool", THESIS_CONFIG, "_thesis_config"))
 
 
 def emit(name, value, unit, baseline=None, ratio=None, **extra):
@@ -89,7 +95,7 @@ def main() -> None:
     seeds = list(range(envs))
     # CPU seconds of this process, not wall-clock: other jobs on the machine then change both sides alike; the best
     # of 3 interleaved repeats of each side
-    for backend, path in (("envpool", DEFAULT_CONFIG), ("gymnasium", DEFAULT_CONFIG), ("envpool", THESIS_CONFIG)):
+    for backend, path, suffix in EVALUATIONS:
         task = carracing_task(args.steps, backend, path)
         evaluator = GenomeEvaluator(task, torch_threads=1)
         genomes = population(task, envs)
@@ -99,8 +105,7 @@ def main() -> None:
             baseline = max(baseline, random_steps_per_cpu_s(task, envs, seeds))
             full = max(full, evaluation_steps_per_cpu_s(evaluator, genomes))
         evaluator.close()
-        config = "" if path == DEFAULT_CONFIG else "_thesis_config"
-        emit(f"evaluation_env_steps_per_cpu_s_{backend}{config}", full, "env steps/CPU s", baseline=round(baseline, 2),
+        emit(f"evaluation_env_steps_per_cpu_s_{backend}{suffix}", full, "env steps/CPU s", baseline=round(baseline, 2),
              ratio=full / baseline, envs=envs, steps=args.steps, baseline_impl="the same envs, random actions",
              config=path.name)
 
