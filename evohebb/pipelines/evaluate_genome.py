@@ -134,16 +134,18 @@ def _reused_baselines(path: Path, report: dict) -> dict:
     earlier = json.loads(path.read_text(encoding="utf-8"))
     for key in BASELINE_CONDITIONS:
         if key in report and earlier.get(key) != report[key]:
-            shown = earlier.get(key)
-            shown = f"{shown[:3]}…" if isinstance(shown, list) and len(shown) > 3 else shown
-            mine = f"{report[key][:3]}…" if isinstance(report[key], list) and len(report[key]) > 3 else report[key]
-            raise ValueError(f"--baselines-from {path}: its {key} is {shown!r}, this evaluation's is {mine!r}; the "
-                             f"baselines must be played on the same {', '.join(BASELINE_CONDITIONS)} (or use "
-                             "--baselines)")
+            raise ValueError(f"--baselines-from {path}: its {key} is {_abridged(earlier.get(key))!r}, this "
+                             f"evaluation's is {_abridged(report[key])!r}; the baselines must be played on the same "
+                             f"{', '.join(BASELINE_CONDITIONS)} (or use --baselines)")
     entries = {key: earlier[key] for name in BASELINE_NAMES for key in _summary(f"{name}_", None) if key in earlier}
     if not entries:
         raise ValueError(f"--baselines-from {path}: the report holds no baselines (it was not run with --baselines)")
     return {**entries, "baselines_from": str(path)}
+
+
+def _abridged(value):
+    """A long list (seeds) shown by its first items."""
+    return f"[{', '.join(map(str, value[:3]))}, …]" if isinstance(value, list) and len(value) > 3 else value
 
 
 def _summary(prefix: str, played: RolloutResult | None) -> dict:
