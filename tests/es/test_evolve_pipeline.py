@@ -152,6 +152,15 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     assert len(report["returns"]) == 2 and len(report["random_returns"]) == 2
     assert report["backend"] == "gymnasium" and report["negative_patience"] == 0   # the reference conditions
     assert len(report["scripted_returns"]) == 2 and len(report["full_gas_returns"]) == 2
+    # the baselines see CarRacing's own 96x96 RGB frame, not the genome's 8x8 grayscale view
+    from envs.baseline_policies import scripted_driver
+    from envs.car_racing import make_car_racing_vector
+    from evohebb.es.rollout import run_policy_episodes
+    native = make_car_racing_vector(2, backend="gymnasium", vectorization="sync", size=96, negative_patience=None)
+    assert native.single_observation_space.shape == (96, 96, 3)
+    replayed = run_policy_episodes(native, report["seeds"], 60, scripted_driver)
+    native.close()
+    assert report["scripted_returns"] == replayed.returns.tolist()
     assert Path(report["histogram"]).stat().st_size > 1000
     # the baselines do not depend on the genome: another evaluation on the same conditions reuses them, and one on
     # other seeds is refused naming the field
