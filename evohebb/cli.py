@@ -3,6 +3,7 @@
     evohebb evolve   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite] [--runs-root DIR]
     evohebb evaluate runs/<name>|zoo/<file>.json [key=value ...] [--episodes M] [--first-seed S] [--baselines]
                      [--baselines-from REPORT] [--genome best|center|best_validation] [--as-trained] [--gif out.gif]
+                     [--readout-figure out.png]
     evohebb export   runs/<name> zoo/<file>.json [--genome best_validation]
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
@@ -96,7 +97,8 @@ def _cmd_evaluate(args) -> int:
                           genome=args.genome, max_steps=args.max_steps, overrides=args.overrides,
                           first_seed=args.first_seed, as_trained=args.as_trained,
                           out=Path(args.out) if args.out else None,
-                          baselines_from=Path(args.baselines_from) if args.baselines_from else None)
+                          baselines_from=Path(args.baselines_from) if args.baselines_from else None,
+                          readout_figure=Path(args.readout_figure) if args.readout_figure else None)
     for key, value in report.items():
         if not isinstance(value, (list, dict)):
             log.info("%s: %s", key, value)
@@ -168,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--baselines-from", metavar="REPORT",
                           help="take the baselines from an earlier report played on the same seeds and conditions "
                                "(they do not depend on the genome)")
+    evaluate.add_argument("--readout-figure", metavar="PNG",
+                          help="draw how the output layer's weights change over the first episode")
     evaluate.add_argument("--gif", help="save the first episode as this GIF (CarRacing; every 2nd frame, 200 px wide)")
     evaluate.add_argument("--genome", choices=("best", "center", "best_validation"), default="best",
                           help="which genome of a run folder (a zoo file holds one)")

@@ -28,6 +28,7 @@ from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
 from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
+from evohebb.pipelines.readout_figure import record_readout, write_readout_figure
 from evohebb.pipelines.zoo import read_zoo_genome
 from evohebb.run_io import atomic_write_json, read_results
 
@@ -49,11 +50,13 @@ GIF_FRAME_STRIDE, GIF_WIDTH = 2, 200
 def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baselines: bool = False,
                  genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None,
                  first_seed: int = TEST_FIRST_SEED, as_trained: bool = False, out: Path | None = None,
-                 baselines_from: Path | None = None) -> dict:
+                 baselines_from: Path | None = None, readout_figure: Path | None = None) -> dict:
     """Replay a genome on ``episodes`` seeds from ``first_seed``; write the report (JSON) and return it.
 
     ``baselines``: also play the baseline policies on the same seeds; ``baselines_from``: take them from an earlier
-    report instead (they do not depend on the genome), which must have been played on the same conditions."""
+    report instead (they do not depend on the genome), which must have been played on the same conditions.
+    ``readout_figure``: draw how the output layer's weights change over the first seed's episode
+    (:mod:`evohebb.pipelines.readout_figure`)."""
     overrides = list(overrides or [])
     cfg, values, origin = _load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
@@ -84,6 +87,9 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
         report.update(_play_baselines(task, seeds))
     if gif:
         report["gif"] = _record_gif(task, network, genomes, seeds, Path(gif))
+    if readout_figure:
+        weights = record_readout(task, network, genomes, seeds[0])
+        report["readout_figure"] = str(write_readout_figure(weights, task.env.observation_shape, Path(readout_figure)))
     out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
     atomic_write_json(out, report)
     if baselines or baselines_from is not None:

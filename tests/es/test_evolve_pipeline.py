@@ -176,9 +176,12 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     # a zoo file (genome + config in one JSON) replays from anywhere, on tracks of one's choosing
     zoo = tmp_path / "zoo" / "car.json"
     assert main(["export", str(run), str(zoo)]) == 0
-    assert main(["evaluate", str(zoo), "--episodes", "2", "--max-steps", "60", "--first-seed", "7"]) == 0
+    readout = tmp_path / "readout.png"
+    assert main(["evaluate", str(zoo), "--episodes", "2", "--max-steps", "60", "--first-seed", "7",
+                 "--readout-figure", str(readout)]) == 0
     replay = json.loads((tmp_path / "zoo" / "car.evaluation.json").read_text())
     assert replay["seeds"] == [7, 8] and replay["genome"] == "zoo:car" and len(replay["returns"]) == 2
+    assert replay["readout_figure"] == str(readout) and readout.stat().st_size > 5000
     from PIL import Image
     with Image.open(gif) as image:
         assert image.n_frames > 10 and image.size == (200, 133)   # every 2nd frame, scaled
@@ -198,3 +201,27 @@ def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
     assert static["overrides"] == ["network.plastic=false"] and static["seeds"] == report["seeds"]
     assert json.loads((tmp_path / "m" / "evaluation-best.json").read_text()) == report   # left untouched
     assert main(["evaluate", str(tmp_path / "m"), "network.plastik=false"]) == 2   # a misspelt key is refused
+
+
+def test_readout_recording_follows_the_rule():
+    """The readout recorded over an episode changes when the rule learns and stays the evolved one without it."""
+    import numpy as np
+    import torch
+
+    from evohebb.config import load_config
+    from evohebb.pipelines.evolve import evaluation_task
+    from evohebb.pipelines.evolve_config import EvolveConfig
+    from evohebb.pipelines.readout_figure import record_readout
+
+    for plastic in (True, False):
+        cfg = load_config(EvolveConfig, REPO / "configs" / "evolve_carracing.yaml",
+                          ["evaluation.max_steps=40", f"network.plastic={str(plastic).lower()}"])
+        task = evaluation_task(cfg)
+        network = task.build_network()
+        genome = network.genome_init(torch.Generator().manual_seed(0)).unsqueeze(0)
+        genome[:, network.genome_slices()["out.eta"]] = 50.0          # eta 0.5 after eta_scale
+        weights = record_readout(task, network, genome, seed=3)
+        assert weights.shape == (40, 3, 64)
+        evolved = network.named_genome(genome)["out.W"][0].numpy()
+        np.testing.assert_allclose(weights[0], evolved, rtol=1e-6)
+        assert (np.abs(weights[-1] - weights[1]).max() > 1e-3) == plastic

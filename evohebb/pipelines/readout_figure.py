@@ -1,0 +1,73 @@
+"""``evohebb evaluate --readout-figure``: how the plastic readout changes during one episode.
+
+The genome plays one episode (the report's first seed); the output layer's weights are recorded at every step and
+drawn as one row per output neuron at a few moments of the episode (as images of the observation when the readout
+sees the pixels, e.g. the 8×8 frame of the pixel readout), beside the relative change ``|W(t) − W(0)| / |W(0)|``
+of each neuron's weights over the episode. Step 0 shows the weights the episode starts from (with
+``network.weight_norm`` the first update also divides them by their max |w|: the jump at step 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from evohebb.es.rollout import run_episodes
+
+__all__ = ["record_readout", "write_readout_figure"]
+
+OUTPUT_NAMES = {3: ("steer", "gas", "brake")}
+
+
+def record_readout(task, network, genome: torch.Tensor, seed: int) -> np.ndarray:
+    """``[T, n_out, n_in]``: the output layer's weights before each step's update, over one episode on ``seed``."""
+    envs = task.build_envs(1)
+    try:
+        played = run_episodes(network, envs, genome[:1], [seed], weight_seed=seed, max_steps=task.max_steps,
+                              to_action=task.spec.to_action,
+                              record=lambda: network.weights()[-1][0].detach().cpu().numpy().copy())
+    finally:
+        envs.close()
+    return np.stack(played.frames)
+
+
+def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: Path, moments: int = 5) -> Path:
+    """Draw ``weights`` ``[T, n_out, n_in]`` (see the module doc) to ``path``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps, n_out, n_in = weights.shape
+    names = OUTPUT_NAMES.get(n_out, tuple(f"output {i}" for i in range(n_out)))
+    as_image = n_in == int(np.prod(obs_shape)) and obs_shape[0] == 1
+    picks = np.unique(np.linspace(0, steps - 1, moments).round().astype(int))
+    limit = float(np.abs(weights).max()) or 1.0
+    fig, axes = plt.subplots(n_out, len(picks) + 1, figsize=(1.6 * len(picks) + 3.2, 1.6 * n_out + 0.4),
+                             gridspec_kw={"width_ratios": [1] * len(picks) + [2]}, squeeze=False)
+    for row in range(n_out):
+        for col, t in enumerate(picks):
+            ax = axes[row, col]
+            w = weights[t, row].reshape(obs_shape[1:]) if as_image else weights[t, row][None, :]
+            image = ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="equal" if as_image else "auto")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"step {t}", fontsize=8)
+            if col == 0:
+                ax.set_ylabel(names[row], fontsize=9)
+        start = np.linalg.norm(weights[0, row]) or 1.0
+        change = np.linalg.norm(weights[:, row] - weights[0, row], axis=1) / start
+        ax = axes[row, -1]
+        ax.plot(change)
+        ax.set_ylabel("|W(t)−W(0)| / |W(0)|", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    axes[-1, -1].set_xlabel("step", fontsize=8)
+    fig.colorbar(image, ax=axes[:, :-1], shrink=0.8).ax.set_title("w", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
