@@ -2,9 +2,10 @@
 
 The genome plays one episode (the report's first seed); the output layer's weights are recorded at every step and
 drawn as one row per output neuron at a few moments of the episode (as images of the observation when the readout
-sees the pixels, e.g. the 8×8 frame of the pixel readout), beside the relative change ``|W(t) − W(0)| / |W(0)|``
-of each neuron's weights over the episode. Step 0 shows the weights the episode starts from (with
-``network.weight_norm`` the first update also divides them by their max |w|: the jump at step 1).
+sees the pixels, e.g. the 8×8 frame of the pixel readout), beside the relative change ``|W(t) − W(1)| / |W(1)|``
+of each neuron's weights over the episode. Both start at step 1, after the first update: with
+``network.weight_norm`` that update also divides the evolved weights by their max |w|, a change of scale that would
+otherwise hide what the rule does.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    first = 1 if len(weights) > 1 else 0
+    weights = weights[first:]
     steps, n_out, n_in = weights.shape
     names = OUTPUT_NAMES.get(n_out, tuple(f"output {i}" for i in range(n_out)))
     as_image = n_in == int(np.prod(obs_shape)) and obs_shape[0] == 1
@@ -54,14 +57,14 @@ def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: 
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:
-                ax.set_title(f"step {t}", fontsize=8)
+                ax.set_title(f"step {t + first}", fontsize=8)
             if col == 0:
                 ax.set_ylabel(names[row], fontsize=9)
         start = np.linalg.norm(weights[0, row]) or 1.0
         change = np.linalg.norm(weights[:, row] - weights[0, row], axis=1) / start
         ax = axes[row, -1]
-        ax.plot(change)
-        ax.set_ylabel("|W(t)−W(0)| / |W(0)|", fontsize=7)
+        ax.plot(np.arange(first, first + steps), change)
+        ax.set_ylabel(f"|W(t)−W({first})| / |W({first})|", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     axes[-1, -1].set_xlabel("step", fontsize=8)
