@@ -56,7 +56,8 @@ def carracing_policy(settings: PlasticNetworkSettings | None = None, *, pedals: 
     """The thesis's CarRacing policy: 64×64×3 → conv 3→6 k3 + tanh + pool 2 → conv 6→8 k5 s2 + tanh + pool 2
     → 392→128→64→3, no biases; outputs ``[steer, gas, brake]``. ``pedals``: ``clip`` (tanh clipped to [0, 1]:
     a zero or negative output leaves the pedal off) or ``sigmoid`` (the thesis's; see
-    :mod:`evohebb.nn.output_heads`)."""
+    :mod:`evohebb.nn.output_heads`). ``settings.trunk="none"`` with ``settings.hidden=[]`` is the pixel readout
+    (e.g. an 8×8 grayscale frame → 64→3, ``configs/evolve_carracing.yaml``)."""
     if pedals not in PEDALS:
         raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDALS)}")
     settings = _settings(settings, overrides)
