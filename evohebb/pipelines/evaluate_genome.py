@@ -28,7 +28,7 @@ from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
 from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
-from evohebb.pipelines.readout_figure import record_readout, write_readout_figure
+from evohebb.pipelines.readout_figure import readout_recorder, write_readout_figure
 from evohebb.pipelines.zoo import read_zoo_genome
 from evohebb.run_io import atomic_write_json, read_results
 
@@ -40,6 +40,8 @@ GENOMES = ("best", "center", "best_validation")
 #: what the baseline policies see on CarRacing: the env's own frame (the scripted driver is defined on it)
 BASELINE_VIEW = {"size": CAR_RACING_FRAME_SIZE, "grayscale": False}
 BASELINE_NAMES = ("random", *POLICIES)
+#: a policy's entries in the report, each after the policy's prefix (``random_returns``, …)
+SUMMARY_FIELDS = ("returns", "return_mean", "return_std", "lengths")
 #: what must match for ``--baselines-from`` to reuse an earlier report's baselines
 BASELINE_CONDITIONS = ("task", "seeds", "max_steps", "backend", "negative_patience", "frame_skip")
 #: the GIF of ``--gif``: every 2nd frame of CarRacing's 50 fps render, 200 px wide, played in real time (a
@@ -73,7 +75,8 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     envs = task.build_envs(episodes)
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
-                              to_action=task.spec.to_action, progress=f"genome ({episodes} episodes)")
+                              to_action=task.spec.to_action, progress=f"genome ({episodes} episodes)",
+                              record=readout_recorder(network) if readout_figure else None)
         report.update(_summary("", played))
         if task.kind == "classification":
             half = played.rewards.shape[0] // 2
@@ -87,9 +90,9 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
         report.update(_play_baselines(task, seeds))
     if gif:
         report["gif"] = _record_gif(task, network, genomes, seeds, Path(gif))
-    if readout_figure:
-        weights = record_readout(task, network, genomes, seeds[0])
-        report["readout_figure"] = str(write_readout_figure(weights, task.env.observation_shape, Path(readout_figure)))
+    if readout_figure:   # the first seed's readout, recorded while the genome played it above
+        report["readout_figure"] = str(write_readout_figure(np.stack(played.frames), task.env.observation_shape,
+                                                            Path(readout_figure)))
     out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
     atomic_write_json(out, report)
     if baselines or baselines_from is not None:
@@ -143,7 +146,8 @@ def _reused_baselines(path: Path, report: dict) -> dict:
             raise ValueError(f"--baselines-from {path}: its {key} is {_abridged(earlier.get(key))!r}, this "
                              f"evaluation's is {_abridged(report[key])!r}; the baselines must be played on the same "
                              f"{', '.join(BASELINE_CONDITIONS)} (or use --baselines)")
-    entries = {key: earlier[key] for name in BASELINE_NAMES for key in _summary(f"{name}_", None) if key in earlier}
+    entries = {f"{name}_{field}": earlier[f"{name}_{field}"] for name in BASELINE_NAMES for field in SUMMARY_FIELDS
+               if f"{name}_{field}" in earlier}
     if not entries:
         raise ValueError(f"--baselines-from {path}: the report holds no baselines (it was not run with --baselines)")
     return {**entries, "baselines_from": str(path)}
@@ -154,10 +158,8 @@ def _abridged(value):
     return f"[{', '.join(map(str, value[:3]))}, …]" if isinstance(value, list) and len(value) > 3 else value
 
 
-def _summary(prefix: str, played: RolloutResult | None) -> dict:
-    """A policy's entries of the report (``played`` None: the keys only)."""
-    if played is None:
-        return dict.fromkeys(f"{prefix}{key}" for key in ("returns", "return_mean", "return_std", "lengths"))
+def _summary(prefix: str, played: RolloutResult) -> dict:
+    """A policy's entries of the report (:data:`SUMMARY_FIELDS`, after ``prefix``)."""
     return {f"{prefix}returns": played.returns.tolist(), f"{prefix}return_mean": float(played.returns.mean()),
             f"{prefix}return_std": float(played.returns.std()), f"{prefix}lengths": played.lengths.tolist()}
 

@@ -1,6 +1,6 @@
 """``evohebb evaluate --readout-figure``: how the plastic readout changes during one episode.
 
-The genome plays one episode (the report's first seed); the output layer's weights are recorded at every step and
+While the genome plays the report's first seed, the output layer's weights are recorded at every step and
 drawn as one row per output neuron at a few moments of the episode (as images of the observation when the readout
 sees the pixels, e.g. the 8×8 frame of the pixel readout), beside the relative change ``|W(t) − W(1)| / |W(1)|``
 of each neuron's weights over the episode. Both start at step 1, after the first update: with
@@ -10,28 +10,20 @@ otherwise hide what the rule does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from evohebb.es.rollout import run_episodes
-
-__all__ = ["record_readout", "write_readout_figure"]
+__all__ = ["readout_recorder", "write_readout_figure"]
 
 OUTPUT_NAMES = {3: ("steer", "gas", "brake")}
 
 
-def record_readout(task, network, genome: torch.Tensor, seed: int) -> np.ndarray:
-    """``[T, n_out, n_in]``: the output layer's weights before each step's update, over one episode on ``seed``."""
-    envs = task.build_envs(1)
-    try:
-        played = run_episodes(network, envs, genome[:1], [seed], weight_seed=seed, max_steps=task.max_steps,
-                              to_action=task.spec.to_action,
-                              record=lambda: network.weights()[-1][0].detach().cpu().numpy().copy())
-    finally:
-        envs.close()
-    return np.stack(played.frames)
+def readout_recorder(network) -> Callable[[], np.ndarray]:
+    """For :func:`evohebb.es.rollout.run_episodes`'s ``record``: the first individual's output-layer weights
+    ``[n_out, n_in]`` before each step's update (the rollout's ``frames`` then stack to ``[T, n_out, n_in]``)."""
+    return lambda: network.weights()[-1][0].detach().cpu().numpy().copy()
 
 
 def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: Path, moments: int = 5) -> Path:
