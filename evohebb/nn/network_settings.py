@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evohebb.config import Settings, option
+from evohebb.config import ConfigError, Settings, option
 from evohebb.plasticity.rpe import RPESettings
+from evohebb.plasticity.rule_registry import RULES
 from evohebb.plasticity.weight_sharing import AGGREGATIONS, SHARING_MODES
 
 __all__ = ["PARAMETER_SHARING", "PLASTIC_LAYERS", "TRUNKS", "PlasticNetworkSettings"]
@@ -17,7 +18,13 @@ TRUNKS = ("conv", "none")
 
 @dataclass(frozen=True)
 class PlasticNetworkSettings(Settings):
-    """How an unrolled plastic network learns during its lifetime (neuron-centric ABCD, optionally RPE-modulated)."""
+    """How an unrolled plastic network learns during its lifetime (a registered rule, neuron-centric ABCD by
+    default, optionally RPE-modulated)."""
+
+    rule: str = option("neuron_centric_abcd",
+                       help="the plasticity rule, by registered name (evohebb.plasticity.rule_registry.RULES): "
+                            "neuron_centric_abcd (the thesis's), synapse_centric_abcd (Najarro & Risi's), oja, or "
+                            "one registered by a plug-in")
 
     aggregation: str = option("max", choices=AGGREGATIONS,
                               help="weight-sharing aggregation over a kernel entry's copies (unrolled convs)")
@@ -36,8 +43,9 @@ class PlasticNetworkSettings(Settings):
     evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
                                          "(with plastic=false: the direct-encoded non-plastic control)")
     parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
-                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer; "
-                                         "layer_outputs: one set per layer but per-neuron for the output layer")
+                                    help="neuron: the rule's parameters per neuron (per synapse for a synapse "
+                                         "rule); layer: one set per layer; layer_outputs: one set per layer but "
+                                         "per neuron (synapse) for the output layer")
     plastic_layers: str = option("all", choices=PLASTIC_LAYERS,
                                  help="all: every layer learns; output: only the last layer learns (the trunk "
                                       "stays a fixed random feature extractor)")
@@ -52,3 +60,17 @@ class PlasticNetworkSettings(Settings):
                                                          "[128, 64] for the CarRacing policy; []: none)")
     rpe: RPESettings = field(default_factory=RPESettings)
 
+
+    def validate(self) -> None:
+        if self.rule not in RULES:
+            raise ConfigError(f"rule: {self.rule!r} is not a registered plasticity rule; allowed: "
+                              f"{', '.join(sorted(RULES))}")
+        rule = RULES[self.rule]
+        if rule.needs_preactivation:
+            usable = sorted(n for n, r in RULES.items() if not r.needs_preactivation)
+            raise ConfigError(f"rule: {self.rule!r} needs a layer's pre-activation (SoftHebb layers only); allowed "
+                              f"here: {', '.join(usable)}")
+        if self.trunk == "conv" and self.sharing_mode not in rule.sharing_modes:
+            raise ConfigError(f"rule: {self.rule!r} does not support sharing_mode={self.sharing_mode!r} on the "
+                              f"unrolled conv trunk (network.sharing_mode); allowed with this rule: "
+                              f"{', '.join(map(repr, rule.sharing_modes))}, or trunk: none")

@@ -13,11 +13,11 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 * ``dale`` — Dale's principle: non-negative effective weights (weights are clamped at 0 after every update);
 * ``adaptive_lr`` / ``lr_power`` — SoftHebb's norm-dependent per-neuron rate;
 * ``sharing`` — None: conv-native update (summed over positions); ``max``/``min``/``median``/``mean``: the rule
-  applied per position of the unrolled layer, copies aggregated per kernel entry (seed 002). Both go through
-  the one weight-sharing engine (:mod:`evohebb.plasticity.weight_sharing`) with the one SoftHebb rule
-  (:class:`~evohebb.plasticity.softhebb_rule.SoftHebbRule`). With zero padding the copies that would read
-  padding do not exist and are left out; with reflect (default), replicate or circular padding every copy
-  reads a real, mirrored pixel and counts;
+  applied per position of the unrolled layer, copies aggregated per kernel entry (the neuron-centric CNN
+  thesis). Both go through the one weight-sharing engine (:mod:`evohebb.plasticity.weight_sharing`) with the
+  rule that ``rule`` names (SoftHebb's by default, :class:`~evohebb.plasticity.softhebb_rule.SoftHebbRule`).
+  With zero padding the copies that would read padding do not exist and are left out; with reflect (default),
+  replicate or circular padding every copy reads a real, mirrored pixel and counts;
 * ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
@@ -52,7 +52,9 @@ from evohebb.plasticity.competition import (
 from evohebb.plasticity.conv_geometry import ConvGeometry
 from evohebb.plasticity.homeostasis import SynapticScaling
 from evohebb.plasticity.modulators import Modulator, modulate
-from evohebb.plasticity.softhebb_rule import SoftHebbRule, normalise_update, rate_or_constant
+from evohebb.plasticity.rule import RuleInputs
+from evohebb.plasticity.rule_registry import make_rule
+from evohebb.plasticity.softhebb_rule import normalise_update, rate_or_constant
 from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
 
@@ -88,7 +90,7 @@ class SoftHebbConv2d(nn.Module):
         self.scaling = SynapticScaling(out_channels, strength=s.homeostasis_strength, device=device) \
             if s.homeostasis else None
         self.plastic = s.alpha > 0.0
-        self.rule = SoftHebbRule()
+        self.rule = make_rule(s.rule)
         self._pending: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
         self.modulators: list[Modulator] = []
@@ -174,7 +176,7 @@ class SoftHebbConv2d(nn.Module):
         geom = ConvGeometry(self.in_channels, self.out_channels, self.kernel_size, self.stride, padding,
                             pre.shape[-2], pre.shape[-1], self.dilation, self.groups)
         update = self.rule.copy_update(pre.unsqueeze(0), y.unsqueeze(0), self.weight.detach().unsqueeze(0),
-                                       u.unsqueeze(0))
+                                       self.rule.layer_state(RuleInputs(preactivation=u)))
         delta = normalise_update(reduce_copies(update, geom, s.sharing or CONV_NATIVE)[0])
         if self.modulators:
             delta = modulate(delta.unsqueeze(0), self.modulators, self.layer_index)[0]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from evohebb.config import Settings, option
+from evohebb.config import ConfigError, Settings, option
+from evohebb.plasticity.rule_registry import RULES
 from evohebb.plasticity.weight_sharing import AGGREGATIONS
 
 MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
@@ -22,6 +23,9 @@ class HebbianSettings(Settings):
     """Switches and constants of one Hebbian layer (see the docstring of evohebb.nn.softhebb_conv)."""
 
     mode: str = option("soft", choices=MODES, help="competition")
+    rule: str = option("softhebb", help="the plasticity rule, by registered name (evohebb.plasticity.rule_registry"
+                                        ".RULES): softhebb (Journé et al.), oja, or one registered by a plug-in that "
+                                        "runs without genome parameters")
     t_inv: float = option(1.0, help="soft-WTA inverse temperature (the softhebb config sets it per layer: "
                                     "model.t_inv)")
     anti_hebbian: bool = option(True, help="soft WTA: negate non-winners' updates")
@@ -50,6 +54,12 @@ class HebbianSettings(Settings):
     sharing: str | None = option(None, choices=AGGREGATIONS,
                                  help="null: conv-native update; else the unrolled SoftHebb of seed 002, "
                                       "per-position updates aggregated per kernel entry")
+
+    def validate(self) -> None:
+        usable = sorted(n for n, r in RULES.items() if r.runs_without_parameters)
+        if self.rule not in usable:
+            what = "needs genome parameters (evolve networks only)" if self.rule in RULES else "is not registered"
+            raise ConfigError(f"rule: {self.rule!r} {what}; allowed in a Hebbian layer: {', '.join(usable)}")
 
     @classmethod
     def from_kwargs(cls, **kw) -> HebbianSettings:
