@@ -167,7 +167,7 @@ def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
     """The typed description of what each actor builds, taken from the config."""
     env = cfg.carracing if cfg.task == "carracing" else cfg.classification
     return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
-                          device=str(resolve_device(cfg.device)))
+                          device=str(resolve_device(cfg.device)), plugins=tuple(cfg.plugins))
 
 
 @dataclass
