@@ -41,14 +41,22 @@ class PlasticNetworkSettings(Settings):
                                    "few dozen steps)")
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
     evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
-                                         "(with plastic=false: the direct-encoded non-plastic control)")
+                                         "(with plastic=false: the direct-encoded non-plastic control); the same "
+                                         "as naming out in evolve_weights")
+    evolve_weights: list[str] = option([], help="layers whose initial weights are part of the genome (slices "
+                                                "<layer>.W), by name: the network's plastic layers are conv1, conv2, "
+                                                "..., fc1, fc2, ..., out; an evolved layer that does not learn "
+                                                "(plastic_layers) is static, e.g. the evolved convs of Najarro & Risi")
     parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
                                     help="neuron: the rule's parameters per neuron (per synapse for a synapse "
                                          "rule); layer: one set per layer; layer_outputs: one set per layer but "
                                          "per neuron (synapse) for the output layer")
-    plastic_layers: str = option("all", choices=PLASTIC_LAYERS,
-                                 help="all: every layer learns; output: only the last layer learns (the trunk "
-                                      "stays a fixed random feature extractor)")
+    plastic_layers: str | list[str] = option("all",
+                                             help="all: every layer learns; output: only the last layer learns (the "
+                                                  "trunk stays fixed; the rule's parameters still exist for every "
+                                                  "neuron group, as in earlier runs); a list of layer names (e.g. "
+                                                  "[fc1, fc2, out]): those layers learn, and the rule's parameters "
+                                                  "exist only where a learning layer uses them")
     pre_centering: float = option(0.0, low=0.0, high=1.0,
                                   help="rate of a running mean subtracted from the presynaptic activity the rule "
                                        "sees (covariance rule; 0: off)")
@@ -62,6 +70,9 @@ class PlasticNetworkSettings(Settings):
 
 
     def validate(self) -> None:
+        if isinstance(self.plastic_layers, str) and self.plastic_layers not in PLASTIC_LAYERS:
+            raise ConfigError(f"plastic_layers: {self.plastic_layers!r} is not allowed; allowed: "
+                              f"{', '.join(map(repr, PLASTIC_LAYERS))} or a list of layer names")
         if self.rule not in RULES:
             raise ConfigError(f"rule: {self.rule!r} is not a registered plasticity rule; allowed: "
                               f"{', '.join(sorted(RULES))}")

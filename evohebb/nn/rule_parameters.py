@@ -46,11 +46,15 @@ def layer_name(stack: PlasticLayerStack, index: int) -> str:
 
 
 def rule_slices(rule: HebbianRule, stack: PlasticLayerStack, parameter_sharing: str,
-                learning: Sequence[bool]) -> list[RuleSlice]:
-    """The rule's genome slices, in genome order: every neuron group's parameters (group by group, in the rule's
-    declaration order), then every learning layer's synapse parameters."""
+                learning: Sequence[bool], every_group: bool = True) -> list[RuleSlice]:
+    """The rule's genome slices, in genome order: the neuron groups' parameters (group by group, in the rule's
+    declaration order; every group, or with ``every_group=False`` only the groups a learning layer connects),
+    then every learning layer's synapse parameters."""
+    used = {g for i, pair in enumerate(stack.connections) if learning[i] for g in pair}
     out = []
-    for g in stack.groups:
+    for index, g in enumerate(stack.groups):
+        if not every_group and index not in used:
+            continue
         per = _per_element(parameter_sharing, g.name == "out")
         out += [RuleSlice(f"{g.name}.{p.name}", g.shape if per else (1,), p)
                 for p in rule.parameters if p.applies_to(g.pre, g.post)]
@@ -84,7 +88,8 @@ def rule_states(rule: HebbianRule, stack: PlasticLayerStack, slices: Sequence[Ru
 
     def group(index: int) -> dict[str, Tensor]:
         g = stack.groups[index]
-        return {p.name: value(f"{g.name}.{p.name}", g.shape) for p in rule.parameters if p.applies_to(g.pre, g.post)}
+        return {p.name: value(f"{g.name}.{p.name}", g.shape) for p in rule.parameters
+                if p.applies_to(g.pre, g.post) and f"{g.name}.{p.name}" in by_name}
 
     states = []
     for i, (layer, (pre, post)) in enumerate(zip(stack.layers, stack.connections)):

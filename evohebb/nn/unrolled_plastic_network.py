@@ -55,23 +55,48 @@ class UnrolledPlasticNetwork(nn.Module):
         self.modulator = RewardModulator(settings.rpe) if settings.rpe.enabled else None
         self.centering = PresynapticCentering(settings.pre_centering)
         n = len(self.stack.layers)
-        self._learning = [settings.plastic_layers == "all" or i == n - 1 for i in range(n)]
-        self._rule_slices = rule_slices(self.rule, self.stack, settings.parameter_sharing, self._learning)
+        self.layer_names = [self.stack.groups[post].name for _, post in self.stack.connections]
+        self._learning = self._learning_layers(settings.plastic_layers)
+        self._evolved = self._evolved_layers(settings)
+        self._rule_slices = rule_slices(self.rule, self.stack, settings.parameter_sharing, self._learning,
+                                        every_group=isinstance(settings.plastic_layers, str))
         self.genome_layout = GenomeLayout.from_spec(self._genome_spec())
         self._states: list = []
         self._caches: list[dict] = [{} for _ in range(n)]
-        self._evolved_output_w: Tensor | None = None
+        self._evolved_w: dict[int, Tensor] = {}
         self._rpe_gains: tuple[Tensor, Tensor] | None = None
         self._acts: list[tuple[Tensor, Tensor]] | None = None
         self._weight_seed = 0
         self.population = 0
 
     # ---- genome ------------------------------------------------------------------------------------------
+    def _layer_indices(self, names: Sequence[str], field: str) -> list[int]:
+        unknown = [n for n in names if n not in self.layer_names]
+        if unknown:
+            raise ValueError(f"network.{field}: {unknown} are not layers of this network; allowed: "
+                             f"{', '.join(self.layer_names)}")
+        return [i for i, n in enumerate(self.layer_names) if n in names]
+
+    def _learning_layers(self, plastic_layers: str | Sequence[str]) -> list[bool]:
+        n = len(self.layer_names)
+        if plastic_layers == "all":
+            return [True] * n
+        if plastic_layers == "output":
+            return [i == n - 1 for i in range(n)]
+        chosen = self._layer_indices(plastic_layers, "plastic_layers")
+        return [i in chosen for i in range(n)]
+
+    def _evolved_layers(self, s: PlasticNetworkSettings) -> list[int]:
+        """Indices of the layers whose initial weights the genome holds (``evolve_weights``, ``out`` with
+        ``evolve_output_weights``)."""
+        names = set(s.evolve_weights) | ({"out"} if s.evolve_output_weights else set())
+        return self._layer_indices(sorted(names), "evolve_weights")
+
     def _genome_spec(self) -> dict[str, tuple[int, ...]]:
         s = self.settings
         spec = {r.name: r.shape for r in self._rule_slices}
-        if s.evolve_output_weights:
-            spec["out.W"] = tuple(self.stack.layers[-1].weight.shape[1:])
+        for i in self._evolved:
+            spec[f"{self.layer_names[i]}.W"] = tuple(self.stack.layers[i].weight.shape[1:])
         if s.rpe.evolvable:
             spec["rpe.gain_positive"] = (1,)
             spec["rpe.gain_negative"] = (1,)
@@ -93,12 +118,12 @@ class UnrolledPlasticNetwork(nn.Module):
 
     def genome_init(self, generator: torch.Generator | None = None) -> Tensor:
         """A centre for the search ``[G]``: the rule's parameters in their declared ranges (neuron-centric
-        ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), ``out.W`` at the seeded initialisation's
-        scale, RPE gains 1."""
+        ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), evolved weights ``U(±1/√fan_in)`` (the seeded
+        initialisation's scale), RPE gains 1."""
         parts = initial_values(self._rule_slices, generator)
-        if self.settings.evolve_output_weights:
-            shape = self.genome_layout.shape("out.W")
-            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) / math.sqrt(shape[1]))
+        for i in self._evolved:
+            shape = self.genome_layout.shape(f"{self.layer_names[i]}.W")
+            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) / math.sqrt(math.prod(shape[1:])))
         if self.settings.rpe.evolvable:
             parts.append(torch.ones(2))
         return torch.cat(parts).to(device=self.device, dtype=self.dtype)
@@ -115,7 +140,7 @@ class UnrolledPlasticNetwork(nn.Module):
         named = self.named_genome(genomes)
         self._states = rule_states(self.rule, self.stack, self._rule_slices, named, self._learning,
                                    self.settings.eta_scale)
-        self._evolved_output_w = named["out.W"] if self.settings.evolve_output_weights else None
+        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] for i in self._evolved}
         self._rpe_gains = ((named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
                            if self.settings.rpe.evolvable else None)
         if P != self.population:
@@ -137,8 +162,9 @@ class UnrolledPlasticNetwork(nn.Module):
         self._weight_seed = int(weight_seed)
         P = max(self.population, 1)
         self.stack.reset_weights(self._weight_seed)
-        if self._evolved_output_w is not None and self._evolved_output_w.shape[0] == P:
-            self.stack.set_individual_weights(-1, self._evolved_output_w)
+        for i, w in self._evolved_w.items():
+            if w.shape[0] == P:
+                self.stack.set_individual_weights(i, w)
         if self.modulator is not None:
             self.modulator.reset(P, self.device, self.dtype)
         if noise_seeds is None:
