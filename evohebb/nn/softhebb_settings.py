@@ -8,6 +8,7 @@ and the rules come from their registries, checked at construction so that a plug
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields, replace
 
 from evohebb.config import ConfigError, Settings, option
@@ -62,8 +63,10 @@ class HebbianSettings(Settings):
 
     def validate(self) -> None:
         if self.mode not in COMPETITIONS:
+            hint = difflib.get_close_matches(self.mode, list(COMPETITIONS), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigError(f"mode: {self.mode!r} is not a registered competition; allowed: "
-                              f"{', '.join(map(repr, COMPETITIONS))}")
+                              f"{', '.join(map(repr, COMPETITIONS))}{extra}")
         usable = sorted(n for n, r in RULES.items() if r.runs_without_parameters)
         if self.rule not in usable:
             what = "needs genome parameters (evolve networks only)" if self.rule in RULES else "is not registered"
