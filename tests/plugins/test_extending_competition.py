@@ -5,7 +5,7 @@ from pathlib import Path
 
 from evohebb.plasticity.competition_registry import COMPETITIONS
 
-EXTENDING = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+EXTENDING = Path(__file__).resolve().parents[2] / "docs" / "extending.md"
 SECTION = "## Add a competition to a SoftHebb layer"
 
 
