@@ -67,3 +67,17 @@ def test_add_a_rule_example_evolves_and_runs_in_a_softhebb_layer(registered_rule
         layer.hebbian_step()
     w = layer.weight[0] / layer.weight[0].norm()
     assert abs(float(w @ direction)) > 0.99
+
+
+def test_add_a_competition_example_runs():
+    """The conscience winner-take-all of the example gives every cluster a neuron of its own (the example asserts
+    it), and what it registered is removed again (the registry is global)."""
+    from evohebb.plasticity.competition_registry import COMPETITIONS
+    before = set(COMPETITIONS)
+    try:
+        exec(compile(section_code("Add a competition to a SoftHebb layer"), str(DOC), "exec"),
+             {"__name__": "extending_competition"})
+        assert set(COMPETITIONS) - before == {"conscience"}
+    finally:
+        for name in set(COMPETITIONS) - before:
+            COMPETITIONS.pop(name)
