@@ -118,8 +118,8 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
     updates = [unsupervised_updates(model, len(task.train), cfg.unsupervised) for task in tasks]
     offsets = [sum(u + cfg.readout.epochs + 1 for u in updates[:t]) for t in range(n_tasks + 1)]
     log.info("%s (method %s, %s head), %s-incremental, %d tasks of %s on %s: %s", c.name, c.method_name,
-             c.heads_name, cfg.stream.scenario, n_tasks,
-             cfg.stream.classes_per_task, cfg.stream.name, [task.classes for task in tasks])
+             c.heads_name, cfg.stream.scenario, n_tasks, cfg.stream.classes_per_task, cfg.stream.name,
+             [task.classes for task in tasks])
 
     ckpt = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
     state = ContinualState()
@@ -146,8 +146,7 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
         state.seconds_in_task += now - clock[0]
         clock[0] = now
         ckpt.save({"model": model.state_dict(), "heads": heads.state_dict(), "head_sizes": heads.sizes,
-                   "plasticity": model.plasticity_state(),
-                   "strategy": strategy.state_dict(),
+                   "plasticity": model.plasticity_state(), "strategy": strategy.state_dict(),
                    "state": state.to_checkpoint(), "rng": capture_rng_state(), "step": step,
                    "config": config_to_dict(cfg)}, step)
 

@@ -130,7 +130,7 @@ def model_pair(name: str) -> tuple[str, str]:
         return MODELS[name]
     method, _, heads = name.rpartition("-")
     if method not in CONTINUAL_METHODS or heads not in HEADS:
-        raise ConfigError(f"model {name!r} is unknown; allowed: {', '.join(MODELS)}, or <method>-<heads> with "
+        raise ConfigError(f"models: {name!r} is unknown; allowed: {', '.join(MODELS)}, or <method>-<heads> with "
                           f"method one of {', '.join(sorted(CONTINUAL_METHODS))} and heads one of "
                           f"{', '.join(HEADS)}")
     return method, heads
