@@ -314,10 +314,19 @@ def test_the_worked_example_of_docs_extending_runs_through_the_pipeline(cifar_ro
     namespace: dict = {}
     exec(compile(code, "docs/extending.md", "exec"), namespace)
     registered("anneal", CONTINUAL_METHODS.pop("anneal"))   # unregistered again after the test
-    results = run_continual(_config(cifar_root, "continual.method=anneal", "continual.heads=single",
-                                    "stream.n_tasks=2"), tmp_path)
+    cfg = _config(cifar_root, "continual.method=anneal", "continual.heads=single", "stream.n_tasks=2")
+    results = run_continual(cfg, tmp_path / "full")
     assert (results["model"], results["method"], results["heads"]) == ("anneal-single", "anneal", "single")
     assert results["task_annealing"] == {"tasks_done": 2, "updates": 8}   # 40 images per task, batch 10
+    # its state travels through the checkpoints: resumed inside task 2's unsupervised epoch, the same run
+    cut = results["task_end_steps"][0] + 2
+    shutil.copytree(tmp_path / "full", tmp_path / "part")
+    for path in (tmp_path / "part" / "checkpoints").glob("ckpt-*.pt"):
+        if int(path.stem.split("-")[1]) > cut:
+            path.unlink()
+    resumed = run_continual(cfg, tmp_path / "part", resume=True)
+    assert resumed["task_annealing"] == results["task_annealing"]
+    assert resumed["accuracy_matrix"] == results["accuracy_matrix"]
 
 
 @pytest.mark.parametrize("overrides, field", [
