@@ -9,7 +9,7 @@
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
-    evohebb continual-compare [config.yaml] [key=value ...] [--models V M KP KPM] [--seeds 0 1 2] [--resume runs/<name>]
+    evohebb continual-compare [config.yaml] [key=value ...] [--models NAME ...] [--seeds 0 1 2] [--resume runs/<name>]
 
 Checkpoints are loaded weights-only: a run folder from elsewhere cannot run code; a checkpoint that holds anything
 else is refused, naming the file.
@@ -151,10 +151,10 @@ def _cmd_pipeline(args) -> int:
 
 def _cmd_continual_compare(args) -> int:
     from evohebb.pipelines.continual_compare import run_comparison
-    from evohebb.pipelines.continual_config import ContinualConfig
+    from evohebb.pipelines.continual_config import MODELS, ContinualConfig
     cfg, run_dir, resume = _prepare_run(args, ContinualConfig, "continual-compare")
     log.info("comparison directory: %s", run_dir)
-    run_comparison(cfg, run_dir, models=args.models, seeds=args.seeds, resume=resume)
+    run_comparison(cfg, run_dir, models=args.models or tuple(MODELS), seeds=args.seeds, resume=resume)
     return 0
 
 
@@ -216,13 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(reward)
     reward.set_defaults(func=_cmd_pipeline)
 
-    continual = sub.add_parser("continual", help="continual learning on a class-split task stream (V/M/KP/KPM)")
+    continual = sub.add_parser("continual", help="continual learning on a class-split task stream "
+                                                 "(continual.method x continual.heads)")
     _add_run_arguments(continual)
     continual.set_defaults(func=_cmd_pipeline)
 
-    compare = sub.add_parser("continual-compare", help="V, M, KP and KPM with the same seeds: table and figure")
+    compare = sub.add_parser("continual-compare", help="continual models with the same seeds: table and figure")
     _add_run_arguments(compare)
-    compare.add_argument("--models", nargs="+", default=["V", "M", "KP", "KPM"], choices=["V", "M", "KP", "KPM"])
+    compare.add_argument("--models", nargs="+", metavar="NAME",
+                         help="thesis names (V, M, KP, KPM) or <method>-<heads> (e.g. kp-single, or a plug-in's "
+                              "si-multi); default: V M KP KPM")
     compare.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     compare.set_defaults(func=_cmd_continual_compare)
     return parser

@@ -6,8 +6,9 @@ output (pooled neurons are fresh neurons); their roles (presynaptic, postsynapti
 :func:`evohebb.plasticity.abcd.neuron_centric_group_roles`. A linear layer directly after a conv (no
 pooling) uses the conv's output group, flattened.
 
-One update step, per learning layer: presynaptic pre-processing → rule (its per-copy update reduced by the
-weight-sharing engine) → modulators → normalisation by max|w| / clipping.
+One update step, per learning layer ``i``: presynaptic pre-processing → rule (its per-copy update reduced by the
+weight-sharing engine) → modulators for layer ``i`` (the contract of :mod:`evohebb.plasticity.modulators`) →
+added to the weights → normalisation by max|w| / clipping.
 """
 
 from __future__ import annotations

@@ -22,8 +22,9 @@ choice, and the activities every layer learns from, are the noisy ones. The rewa
 taken choice is the greedy one, 0 when exploration changed it.
 
 :meth:`RewardClassifier.learn` applies one update from a batch's :class:`Activity`: each layer's postsynaptic
-signal is scaled by the modulators first (a :class:`~evohebb.plasticity.dopamine_table.DopamineTable` gives
-per-sample dopamine on the batch axis), then the rule sums the batch.
+signal is scaled by the sample modulators first (:mod:`evohebb.plasticity.sample_modulators`: a
+:class:`~evohebb.plasticity.dopamine_table.DopamineTable` gives per-sample dopamine on the batch axis), then the
+rule sums the batch.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from torch import Tensor, nn
 
 from evohebb.config import ConfigError, Settings, option
 from evohebb.plasticity.conv_geometry import ConvGeometry, linear_geometry
-from evohebb.plasticity.modulators import Modulator, modulate
+from evohebb.plasticity.sample_modulators import SampleModulator, modulate_post
 from evohebb.plasticity.soft_wta_hebb import AffineInput, SoftWTAHebbRule, rescale_to_sum, skip_nonpositive
 from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
@@ -243,12 +244,12 @@ class RewardClassifier(nn.Module):
         return {"conv": s.input_sum, "feedf": float(self.subsampled_shape[1] * self.subsampled_shape[2])}
 
     @torch.no_grad()
-    def learn(self, act: Activity, modulators: Sequence[Modulator] = (), dopamine_phase: bool = False
+    def learn(self, act: Activity, modulators: Sequence[SampleModulator] = (), dopamine_phase: bool = False
               ) -> dict[str, Tensor]:
-        """One update of every layer from ``act``: the postsynaptic signal times the modulators' per-sample
-        factors, the rule summed over the batch, times the layer's rate; a neuron whose update would make a
-        weight ``≤ 0`` keeps its weights; then the weight sums are restored as ``settings.rescale`` says for the
-        phase. Returns the number of skipped neurons per layer (0-d tensors)."""
+        """One update of every layer from ``act``: the postsynaptic signal times the sample modulators'
+        per-sample factors, the rule summed over the batch, times the layer's rate; a neuron whose update would
+        make a weight ``≤ 0`` keeps its weights; then the weight sums are restored as ``settings.rescale`` says
+        for the phase. Returns the number of skipped neurons per layer (0-d tensors)."""
         s = self.settings
         layers = []
         if self.conv_weight is not None:
@@ -262,7 +263,7 @@ class RewardClassifier(nn.Module):
         skipped = {}
         for name, pre, post, weight, geom, lr, state in layers:
             pre5, post5 = _rank_tensor(pre), _rank_tensor(post)
-            post5 = modulate(post5, modulators, name)
+            post5 = modulate_post(post5, modulators, name)
             update = self.rule.copy_update(pre5, post5, weight.view(1, *geom.weight_shape), state)
             delta = reduce_copies(update, geom, CONV_NATIVE)[0].reshape(weight.shape) * lr
             delta, skip = skip_nonpositive(weight, delta)

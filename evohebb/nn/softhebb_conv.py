@@ -27,9 +27,10 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
 a convolution, never a loop over neurons or positions) and applies it when :meth:`hebbian_step` is called:
-rule -> modulators -> apply. Modulators (:mod:`evohebb.plasticity.modulators`, set with :meth:`set_modulators`)
-scale the rule's normalised update ``[1, Cout, Cin/groups, k, k]`` (a population of one) before the rate, e.g.
-per output channel (kernel-plasticity neuromodulation).
+rule -> modulators -> rate -> apply. Modulators (set with :meth:`set_modulators`) see what the modulator contract
+of :mod:`evohebb.plasticity.modulators` says: the rule update ``[1, Cout, Cin/groups, k, k]`` (a population of
+one) after SoftHebb's division by ``max |Δw|``, before the rate, e.g. per output channel (kernel-plasticity
+neuromodulation).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ class SoftHebbConv2d(nn.Module):
         self.layer_index = 0
 
     def set_modulators(self, modulators: list[Modulator], layer_index: int) -> None:
-        """Scale every later update by these modulators' factors for layer ``layer_index`` (``[]``: none)."""
+        """Scale every later update by these modulators' factors for layer ``layer_index`` (the layer's index in
+        its network's plastic layers; ``[]``: none)."""
         self.modulators, self.layer_index = list(modulators), int(layer_index)
 
     # ------------------------------------------------------------------------------------------ weights

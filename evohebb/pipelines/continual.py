@@ -1,4 +1,4 @@
-"""The continual pipeline: a stream of class-split tasks learnt by a SoftHebb network, models V / M / KP / KPM.
+"""The continual pipeline: a stream of class-split tasks learnt by a SoftHebb network with a continual method.
 
     evohebb continual configs/continual_split_mnist.yaml [key=value ...] [--resume runs/<name>]
 
@@ -6,31 +6,31 @@
 :func:`run_continual`. For every task ``t`` of the stream (class splits of one data set, ``stream.*``):
 
 1. **unsupervised**: one Hebbian epoch on the task's training images (the softhebb pipeline's
-   :func:`~evohebb.pipelines.softhebb.train_unsupervised`); with KP the kernel-plasticity modulator
-   (:mod:`evohebb.plasticity.kernel_plasticity`) scales every update and records the task's kernel activity and
-   weight changes, and ranks the kernels when the epoch ends;
+   :func:`~evohebb.pipelines.softhebb.train_unsupervised`); the method (``continual.method``, a continual
+   strategy found by name in :mod:`.continual_strategies`, e.g. ``kp``: kernel plasticity) scales every update,
+   watches the epoch (begin task, observe, on update) and ends the task;
 2. **readout**: frozen features of the task's images, then a linear head trained on them by the softhebb
-   pipeline's :func:`~evohebb.pipelines.softhebb.train_supervised`: V and KP keep training their one head, M and
-   KPM add a fresh head per task (:class:`~evohebb.nn.multi_head.MultiHead`);
+   pipeline's :func:`~evohebb.pipelines.softhebb.train_supervised`: ``continual.heads=single`` (V, KP) keeps
+   training one head, ``multi`` (M, KPM) adds a fresh head per task (:class:`~evohebb.nn.multi_head.MultiHead`);
 3. **evaluation**: every task seen so far is tested (``R[t][j]``): task-incremental (``stream.scenario=task``,
-   the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. M and
-   KPM choose the head of each group of test images without labels (``continual.head_score``); the fraction of
+   the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. Multiple
+   heads are chosen per group of test images without labels (``continual.head_score``); the fraction of
    right choices is the head-selection accuracy, and the accuracy each task's own head would give (no selection)
    separates the network's drift from wrong choices.
 
-After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) to
-TensorBoard and ``metrics.jsonl``; at the end ``results.json`` and ``figures/accuracy_matrix.png``.
+After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) and the
+method's per-layer summary to TensorBoard and ``metrics.jsonl``; at the end ``results.json`` (with the method's
+summary) and ``figures/accuracy_matrix.png``.
 
 Global step: task ``t`` owns the steps after ``offset[t]``: its Hebbian updates ``1..U``, readout epochs
 ``U + e``, its evaluation ``U + E + 1``. Checkpoints (every ``checkpoint.every`` Hebbian updates, after every
-readout epoch, after every task) hold the network, the heads, the plasticity and KP states, :class:`ContinualState`
+readout epoch, after every task) hold the network, the heads, the plasticity and method states, :class:`ContinualState`
 (plain containers), RNG states and the config; ``resume=True`` continues from the last one.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,9 +41,10 @@ import torch
 from evohebb.config import config_to_dict
 from evohebb.data import ImageDataset, load_dataset, task_splits
 from evohebb.nn.multi_head import MultiHead
-from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.continual_config import ContinualConfig
+from evohebb.pipelines.continual_figures import write_matrix_figure
 from evohebb.pipelines.continual_metrics import average_accuracy, backward_transfer, forgetting
+from evohebb.pipelines.continual_strategies import StrategyHooks, build_strategy
 from evohebb.pipelines.softhebb import (
     SoftHebbState,
     accuracy,
@@ -53,7 +54,7 @@ from evohebb.pipelines.softhebb import (
     train_unsupervised,
     unsupervised_updates,
 )
-from evohebb.plasticity.kernel_plasticity import KernelPlasticity
+from evohebb.plasticity.continual_strategy import ContinualStrategy
 from evohebb.run_io import (
     CheckpointManager,
     MetricsLogger,
@@ -91,8 +92,8 @@ class ContinualState(PlainState):
     current: SoftHebbState = field(default_factory=SoftHebbState)   # the phases of task `task`
     accuracy: list[list[float | None]] = field(default_factory=list)   # R, one row per finished task
     learned: list[float] = field(default_factory=list)   # each task's own head on its task, right after training
-    selection: list[list[float | None]] = field(default_factory=list)  # head-selection accuracy (M, KPM)
-    own_head: list[list[float | None]] = field(default_factory=list)   # accuracy with the task's own head (M, KPM)
+    selection: list[list[float | None]] = field(default_factory=list)  # head-selection accuracy (multi)
+    own_head: list[list[float | None]] = field(default_factory=list)   # accuracy with the task's own head (multi)
     unsup_seconds: list[float] = field(default_factory=list)
     unsup_images_per_s: list[float | None] = field(default_factory=list)
     task_seconds: list[float] = field(default_factory=list)
@@ -113,14 +114,12 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
     head_size = cfg.stream.classes_per_task if local_labels else n_classes
     model = build_model(cfg, tasks[0].train.image_shape, head_size, device)
     heads = MultiHead(model.feature_dim, cfg.model.dropout, device)
-    kp = KernelPlasticity(c.kp) if c.kernel_plasticity else None
-    if kp is not None:
-        for i, layer in enumerate(model.hebbian_layers()):
-            layer.set_modulators([kp], i)
+    strategy = build_strategy(c, model)
     updates = [unsupervised_updates(model, len(task.train), cfg.unsupervised) for task in tasks]
     offsets = [sum(u + cfg.readout.epochs + 1 for u in updates[:t]) for t in range(n_tasks + 1)]
-    log.info("%s, %s-incremental, %d tasks of %s on %s: %s", c.model, cfg.stream.scenario, n_tasks,
-             cfg.stream.classes_per_task, cfg.stream.name, [task.classes for task in tasks])
+    log.info("%s (method %s, %s head), %s-incremental, %d tasks of %s on %s: %s", c.name, c.method_name,
+             c.heads_name, cfg.stream.scenario, n_tasks, cfg.stream.classes_per_task, cfg.stream.name,
+             [task.classes for task in tasks])
 
     ckpt = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
     state = ContinualState()
@@ -133,8 +132,8 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
             model.load_state_dict(saved["model"])
             heads.load_state_dict(saved["heads"])
             model.load_plasticity_state(saved["plasticity"])
-            if kp is not None:
-                kp.load_state_dict(saved["kernel_plasticity"])
+            strategy.load_state_dict(saved["strategy"] if "strategy" in saved   # older checkpoints: KP's own key
+                                     else saved["kernel_plasticity"])
             state = ContinualState.from_checkpoint(saved["state"])
             restore_rng_state(saved["rng"])
             resume_step = saved["step"]
@@ -147,8 +146,7 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
         state.seconds_in_task += now - clock[0]
         clock[0] = now
         ckpt.save({"model": model.state_dict(), "heads": heads.state_dict(), "head_sizes": heads.sizes,
-                   "plasticity": model.plasticity_state(),
-                   "kernel_plasticity": kp.state_dict() if kp is not None else None,
+                   "plasticity": model.plasticity_state(), "strategy": strategy.state_dict(),
                    "state": state.to_checkpoint(), "rng": capture_rng_state(), "step": step,
                    "config": config_to_dict(cfg)}, step)
 
@@ -158,17 +156,11 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
             task, phase = tasks[t], state.current
             desc = f"task {t + 1}/{n_tasks}"
             if state.stage == "unsupervised":
-                hooks = attach_kernel_plasticity(kp, model, phase.unsup_step, cfg.continual.kp.delta_w_interval,
-                                                 updates[t])
-                try:
+                with StrategyHooks(strategy, model, phase.unsup_step, updates[t]) as hooks:
                     train_unsupervised(model, task.train, cfg, device, phase, metrics, save,
                                        step_offset=offsets[t], order_seed=cfg.seed * 100 + t,
-                                       on_update=hooks.on_update if hooks else None, desc=f"{desc} unsupervised")
-                finally:
-                    if hooks:
-                        hooks.remove()
-                if kp is not None:
-                    kp.end_task()
+                                       on_update=hooks.on_update, desc=f"{desc} unsupervised")
+                strategy.end_task()
                 state.stage = "readout"
 
             # readout: this task's head on frozen features
@@ -201,9 +193,7 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
             state.unsup_seconds.append(phase.unsup_seconds)
             state.unsup_images_per_s.append(phase.unsup_images_per_s)
             step = offsets[t + 1]
-            kp_fractions = {f"kp/layer{i}/important_fraction": f for i, f in
-                            enumerate(kp.summary()["important_fraction"])} if kp is not None else {}
-            metrics.log(step, {**task_metrics(state, t, learned), **kp_fractions})
+            metrics.log(step, {**task_metrics(state, t, learned), **layer_scalars(c.method_name, strategy)})
             state.task, state.stage, state.current = t + 1, "unsupervised", SoftHebbState()
             now = time.perf_counter()
             state.task_seconds.append(state.seconds_in_task + now - clock[0])
@@ -212,14 +202,14 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
                      [round(a, 4) for a in row], average_accuracy(state.accuracy, t))
             save(step)
         if state.accuracy:
-            write_matrix_figure(state.accuracy, run_dir, metrics, offsets[n_tasks], f"{c.model} on {cfg.stream.name}")
+            write_matrix_figure(state.accuracy, run_dir, metrics, offsets[n_tasks], f"{c.name} on {cfg.stream.name}")
     finally:
         metrics.close()
 
     # ---- results
-    results = final_results(cfg, state, tasks, device, kp, offsets[1:])
+    results = final_results(cfg, state, tasks, device, strategy, offsets[1:])
     write_results(run_dir, results)
-    log.info("%s: average accuracy %.4f, backward transfer %s, head selection %s", c.model,
+    log.info("%s: average accuracy %.4f, backward transfer %s, head selection %s", c.name,
              results["average_accuracy"], results["backward_transfer"], results["head_selection_accuracy"])
     return results
 
@@ -244,46 +234,11 @@ def _first(data: ImageDataset, n: int) -> ImageDataset:
     return data.subset(torch.arange(min(n, len(data)))) if n else data
 
 
-class KernelPlasticityHooks:
-    """Feeds a task's unsupervised epoch to the KP modulator: each training forward's output of every plastic
-    Hebbian layer (:meth:`KernelPlasticity.observe`), and its weights every ``interval`` updates and after
-    the last one (:meth:`KernelPlasticity.record`)."""
-
-    def __init__(self, kp: KernelPlasticity, model: HebbianConvNet, interval: int, total: int):
-        self.kp, self.layers, self.interval, self.total = kp, model.hebbian_layers(), interval, total
-        self.handles = [layer.register_forward_hook(self._observer(i)) for i, layer in enumerate(self.layers)]
-
-    def _observer(self, index: int):
-        def hook(module, inputs, output):
-            if module.training and module.plastic:
-                self.kp.observe(index, output)
-        return hook
-
-    def on_update(self, done: int) -> None:
-        if done % self.interval == 0 or done == self.total:
-            for i, layer in enumerate(self.layers):
-                self.kp.record(i, layer.weight)
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
-
-
-def attach_kernel_plasticity(kp: KernelPlasticity | None, model: HebbianConvNet, done: int, interval: int,
-                             total: int) -> KernelPlasticityHooks | None:
-    """Hooks for a task's unsupervised epoch (None without KP); a task that starts afresh begins KP's records."""
-    if kp is None:
-        return None
-    if done == 0:
-        kp.begin_task([layer.weight for layer in model.hebbian_layers()])
-    return KernelPlasticityHooks(kp, model, interval, total)
-
-
 # ------------------------------------------------------------------------------------------------ evaluation
 @torch.no_grad()
 def evaluate_task(tasks: list[Task], j: int, t: int, features: torch.Tensor, heads: MultiHead,
                   cfg: ContinualConfig) -> tuple[float, float | None, float | None]:
-    """Accuracy on task ``j`` after task ``t`` with the model's inference; for M and KPM also the fraction of
+    """Accuracy on task ``j`` after task ``t`` with the model's inference; with multiple heads also the fraction of
     its test images whose head was chosen right, and the accuracy its own head would give (no selection: what
     the network's drift alone leaves)."""
     c, task = cfg.continual, tasks[j]
@@ -330,13 +285,21 @@ def task_metrics(state: ContinualState, t: int, learned: float) -> dict[str, flo
     return out
 
 
+def layer_scalars(method: str, strategy: ContinualStrategy) -> dict[str, float]:
+    """The per-layer numbers of the method's summary, as ``<method>/layer<i>/<name>``."""
+    return {f"{method}/layer{i}/{name}": v for section in strategy.summary().values()
+            for name, values in section.items() if isinstance(values, list) for i, v in enumerate(values)}
+
+
 def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task], device: torch.device,
-                  kp: KernelPlasticity | None, task_end_steps: list[int]) -> dict[str, Any]:
+                  strategy: ContinualStrategy, task_end_steps: list[int]) -> dict[str, Any]:
     last = len(state.accuracy) - 1
     chosen = [s for s in state.selection[last] if s is not None] if last >= 0 else []
     per_task = [task_metrics(state, t, state.learned[t]) for t in range(last + 1)]
     return {
-        "model": cfg.continual.model,
+        "model": cfg.continual.name,
+        "method": cfg.continual.method_name,
+        "heads": cfg.continual.heads_name,
         "scenario": cfg.stream.scenario,
         "dataset": cfg.stream.name,
         "seed": cfg.seed,
@@ -360,40 +323,10 @@ def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task]
         "own_head_accuracy_matrix": state.own_head,
         "own_head_average_accuracy": per_task[-1].get("eval/own_head_average_accuracy") if per_task else None,
         "average_accuracy_per_task": [m["eval/average_accuracy"] for m in per_task],
-        "kernel_plasticity": kp.summary() if kp is not None else None,
         "unsupervised_seconds": state.unsup_seconds,
         "unsupervised_images_per_s": state.unsup_images_per_s,
         "task_seconds": state.task_seconds,
         "seconds": sum(state.task_seconds),
         "task_end_steps": task_end_steps,
+        **strategy.summary(),
     }
-
-
-# ------------------------------------------------------------------------------------------------ figures
-def write_matrix_figure(r: list[list[float | None]], run_dir: Path, metrics: MetricsLogger, step: int,
-                        title: str) -> None:
-    """Heat map of ``R`` (rows: after task i, columns: task j) to ``figures/accuracy_matrix.png`` and TensorBoard."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    values = np.array([[math.nan if a is None else 100 * a for a in row] for row in r], dtype=float)
-    n_rows, n_cols = values.shape
-    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * n_cols, 0.8 + 0.6 * n_rows))
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=0, vmax=100)
-    for i in range(n_rows):
-        for j in range(n_cols):
-            if not math.isnan(values[i, j]):
-                ax.text(j, i, f"{values[i, j]:.1f}", ha="center", va="center", fontsize=8,
-                        color="white" if values[i, j] < 60 else "black")
-    ax.set_xticks(range(n_cols), [str(j + 1) for j in range(n_cols)])
-    ax.set_yticks(range(n_rows), [str(i + 1) for i in range(n_rows)])
-    ax.set_xlabel("tested on task j")
-    ax.set_ylabel("after training task i")
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label="accuracy (%)")
-    figures = run_dir / "figures"
-    figures.mkdir(exist_ok=True)
-    fig.savefig(figures / "accuracy_matrix.png", dpi=100, bbox_inches="tight")
-    metrics.log_figure("eval/accuracy_matrix", fig, step)

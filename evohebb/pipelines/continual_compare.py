@@ -1,9 +1,11 @@
-"""V / M / KP / KPM on one task stream with the same seeds: one continual run per (model, seed), then a
+"""Continual models on one task stream with the same seeds: one continual run per (model, seed), then a
 markdown table and a bar figure.
 
-    evohebb continual-compare configs/continual_split_mnist.yaml [key=value ...] [--models V M KP KPM]
+    evohebb continual-compare configs/continual_split_mnist.yaml [key=value ...] [--models V M KP KPM si-multi]
                               [--seeds 0 1 2] [--resume runs/<name>]
 
+A model is a thesis name (V, M, KP, KPM) or ``<method>-<heads>`` for any registered method
+(:func:`~evohebb.pipelines.continual_config.model_pair`); the default is V, M, KP and KPM.
 Runs go to ``<root>/<model>-seed<seed>/`` (each a full continual run: config, checkpoints, metrics, results);
 the comparison to ``<root>/comparison.md``, ``comparison.json`` and ``figures/comparison.png``. Every figure is
 the mean ± sample standard deviation over the seeds, after the last task. With ``resume`` finished runs are
@@ -23,6 +25,7 @@ from typing import Any
 from evohebb.config import save_config
 from evohebb.pipelines.continual import run_continual
 from evohebb.pipelines.continual_config import MODELS, ContinualConfig
+from evohebb.pipelines.continual_figures import write_bar_figure
 from evohebb.run_io import atomic_write_json, atomic_write_text, read_results
 
 log = logging.getLogger(__name__)
@@ -37,14 +40,12 @@ METRICS = (  # (results key, column title)
 )
 
 
-def run_comparison(cfg: ContinualConfig, root: str | Path, models: Sequence[str] = MODELS,
+def run_comparison(cfg: ContinualConfig, root: str | Path, models: Sequence[str] = tuple(MODELS),
                    seeds: Sequence[int] = (0, 1, 2), resume: bool = False) -> dict[str, Any]:
     """Run every model with every seed (``cfg`` otherwise unchanged) and write the comparison; returns it."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    unknown = [m for m in models if m not in MODELS]
-    if unknown:
-        raise ValueError(f"models {unknown} are unknown; allowed: {', '.join(MODELS)}")
+    settings = {model: cfg.continual.select(model) for model in models}   # an unknown name: a ConfigError
     save_config(cfg, root / "config.yaml")
     runs: dict[str, list[dict]] = {model: [] for model in models}
     for seed in seeds:            # seed-major: an interrupted comparison has every model for the seeds done
@@ -56,7 +57,7 @@ def run_comparison(cfg: ContinualConfig, root: str | Path, models: Sequence[str]
                 results = read_results(run_dir)
             else:
                 sub = dataclasses.replace(cfg, seed=seed, name=f"{cfg.name or root.name}-{name}",
-                                          continual=dataclasses.replace(cfg.continual, model=model))
+                                          continual=settings[model])
                 again = resume and any((run_dir / "checkpoints").glob("ckpt-*.pt"))
                 log.info("%s: %s", name, "resuming" if again else "starting")
                 results = run_continual(sub, run_dir, resume=again)
@@ -101,30 +102,6 @@ def markdown_table(comparison: dict[str, Any]) -> str:
         cells = [("–" if row[key] is None else f"{row[key]['mean']:.1f} ± {row[key]['std']:.1f}") for key, _ in METRICS]
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {len(row['seeds'])} |")
     return "\n".join(lines) + "\n"
-
-
-def write_bar_figure(comparison: dict[str, Any], path: Path) -> None:
-    """Average accuracy and backward transfer per model, mean ± std over seeds."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    models = list(comparison["models"])
-    panels = (("average_accuracy", "average accuracy (%)"), ("backward_transfer", "backward transfer (%)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2))
-    for ax, (key, title) in zip(axes, panels):
-        rows = [comparison["models"][m][key] for m in models]
-        means = [r["mean"] if r else 0.0 for r in rows]
-        stds = [r["std"] if r else 0.0 for r in rows]
-        ax.bar(models, means, yerr=stds, capsize=4, color=["#8c8c8c", "#4c72b0", "#dd8452", "#55a868"][:len(models)])
-        ax.set_title(title, fontsize=10)
-        ax.axhline(0, color="black", linewidth=0.6)
-        ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{comparison['dataset']}: {comparison['n_tasks']} tasks, {comparison['scenario']}-incremental",
-                 fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def read_comparison(root: str | Path) -> dict[str, Any]:

@@ -1,18 +1,21 @@
 """Configuration of the continual pipeline (``evohebb continual <config.yaml> [key=value ...]``).
 
 It embeds the softhebb pipeline's sections (``model``, ``hebbian``, ``unsupervised``, ``readout``) rather than
-restating them, adds the task stream (``stream``) and the continual-learning model (``continual``, with the
-kernel-plasticity constants of :class:`~evohebb.plasticity.kernel_plasticity.KernelPlasticitySettings`).
+restating them, adds the task stream (``stream``) and the continual-learning model (``continual``: a method,
+registered by name in :data:`~evohebb.pipelines.continual_strategies.CONTINUAL_METHODS`, times single or multiple
+heads; the thesis's names V / M / KP / KPM for four of those pairs; the kernel-plasticity constants of
+:class:`~evohebb.plasticity.kernel_plasticity.KernelPlasticitySettings`).
 Presets: ``configs/continual_split_{mnist,fashion_mnist,cifar10}.yaml``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from evohebb.config import ConfigError, option
 from evohebb.nn.multi_head import HEAD_SCORES
 from evohebb.nn.softhebb_settings import HebbianSettings
+from evohebb.pipelines.continual_strategies import CONTINUAL_METHODS
 from evohebb.pipelines.softhebb_config import (
     ModelConfig,
     ReadoutConfig,
@@ -22,7 +25,9 @@ from evohebb.pipelines.softhebb_config import (
 from evohebb.plasticity.kernel_plasticity import KernelPlasticitySettings
 from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
-MODELS = ("V", "M", "KP", "KPM")
+HEADS = ("single", "multi")
+#: the thesis's names for (continual.method, continual.heads) pairs
+MODELS = {"V": ("none", "single"), "M": ("none", "multi"), "KP": ("kp", "single"), "KPM": ("kp", "multi")}
 SCENARIOS = ("task", "class")
 DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10}
 
@@ -66,13 +71,18 @@ class StreamConfig:
 
 @dataclass
 class ContinualSettings:
-    """Which continual-learning model runs, and how M picks its head."""
+    """Which continual-learning method runs with which heads, and how multiple heads are chosen."""
 
-    model: str = option("KPM", choices=MODELS,
-                        help="V: vanilla SoftHebb, one head trained task after task; M: one head per task, "
-                             "chosen without labels at inference; KP: V + kernel-plasticity neuromodulation; "
-                             "KPM: both")
-    head_score: str = option("max_abs_logit", help="unsupervised head-selection score (M, KPM): "
+    model: str = option("KPM", choices=tuple(MODELS),
+                        help="the thesis's names for a (method, heads) pair: V = none + single (vanilla SoftHebb), "
+                             "M = none + multi, KP = kp + single (kernel-plasticity neuromodulation), KPM = kp + "
+                             "multi; continual.method and continual.heads, when set, replace their part")
+    method: str | None = option(None, help="the continual-learning method, by its registered name (none, kp, or a "
+                                           "plug-in's; docs/extending.md); null: the model's")
+    heads: str | None = option(None, choices=HEADS,
+                               help="single: one head trained task after task; multi: one head per task, chosen "
+                                    "without labels at inference; null: the model's")
+    head_score: str = option("max_abs_logit", help="unsupervised head-selection score (multi): "
                                                    + ", ".join(sorted(HEAD_SCORES)))
     selection_unit: int = option(0, low=0, help="images per head choice: the score is summed over each "
                                                 "consecutive group of N test images of a task (0: the task's "
@@ -83,14 +93,47 @@ class ContinualSettings:
         if self.head_score not in HEAD_SCORES:
             raise ConfigError(f"head_score: {self.head_score!r} is not allowed; allowed: "
                               f"{', '.join(map(repr, sorted(HEAD_SCORES)))}")
+        if self.method is not None and self.method not in CONTINUAL_METHODS:
+            raise ConfigError(f"method: {self.method!r} is not allowed; allowed: "
+                              f"{', '.join(map(repr, sorted(CONTINUAL_METHODS)))} (registered continual methods)")
+
+    @property
+    def method_name(self) -> str:
+        return self.method if self.method is not None else MODELS[self.model][0]
+
+    @property
+    def heads_name(self) -> str:
+        return self.heads if self.heads is not None else MODELS[self.model][1]
 
     @property
     def multi_head(self) -> bool:
-        return self.model in ("M", "KPM")
+        return self.heads_name == "multi"
 
     @property
-    def kernel_plasticity(self) -> bool:
-        return self.model in ("KP", "KPM")
+    def name(self) -> str:
+        """The pair's thesis name (V, M, KP, KPM), else ``<method>-<heads>``."""
+        return model_name(self.method_name, self.heads_name)
+
+    def select(self, name: str) -> ContinualSettings:
+        """These settings with the pair that ``name`` means (:func:`model_pair`)."""
+        method, heads = model_pair(name)
+        return replace(self, method=method, heads=heads)
+
+
+def model_name(method: str, heads: str) -> str:
+    return next((name for name, pair in MODELS.items() if pair == (method, heads)), f"{method}-{heads}")
+
+
+def model_pair(name: str) -> tuple[str, str]:
+    """``name`` (V, M, KP, KPM, or ``<method>-<heads>``) -> (method, heads); a ConfigError names what is allowed."""
+    if name in MODELS:
+        return MODELS[name]
+    method, _, heads = name.rpartition("-")
+    if method not in CONTINUAL_METHODS or heads not in HEADS:
+        raise ConfigError(f"models: {name!r} is unknown; allowed: {', '.join(MODELS)}, or <method>-<heads> with "
+                          f"method one of {', '.join(sorted(CONTINUAL_METHODS))} and heads one of "
+                          f"{', '.join(HEADS)}")
+    return method, heads
 
 
 @dataclass

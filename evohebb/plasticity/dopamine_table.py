@@ -15,15 +15,16 @@ Two cases have RPE = reward − prediction = 0 but different values ((1, 1) and 
 of :mod:`evohebb.plasticity.rpe` cannot express (it gives every RPE-0 case one ``zero_scale``); for binary
 rewards its ``proportional`` and ``sign`` modes are the special table of :meth:`DopamineTable.from_rpe`.
 
-Only the layers in ``release`` get dopamine; the others learn without it (:meth:`DopamineTable.factor` returns
+Only the layers in ``release`` get dopamine; the others learn without it (:meth:`DopamineTable.post_factor` returns
 ``None``, i.e. factor 1).
 
 **Where the factor enters.** The seed multiplies *each sample's* learning rate by its dopamine, then sums the
-batch. So the factor is per sample, on the rule's rank axis: :meth:`DopamineTable.factor` scales the
+batch. So the factor is per sample, on the rule's rank axis: :meth:`DopamineTable.post_factor` scales the
 postsynaptic signal ``[P, R, Cout, Ho, Wo]`` along ``R`` before the rule sums over ``R`` (for rules linear in
 the postsynaptic signal, such as :class:`~evohebb.plasticity.soft_wta_hebb.SoftWTAHebbRule`, that is exactly a
-per-sample learning rate). Use it with :func:`~evohebb.plasticity.modulators.modulate` on the postsynaptic
-signal.
+per-sample learning rate). It is a sample modulator (:mod:`evohebb.plasticity.sample_modulators`, applied with
+:func:`~evohebb.plasticity.sample_modulators.modulate_post`), not a ``Δw`` modulator; ``layer`` is the layer's
+name.
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ class DopamineTable:
     doc). ``values`` maps a layer (name or index) to its :class:`DopamineValues` or to four floats in the order
     of :data:`CASES`; ``release`` names the layers that get dopamine."""
 
-    def __init__(self, values: Mapping[str | int, DopamineValues | Sequence[float]], release: Iterable[str | int]):
-        self.values: dict[str | int, Tensor] = {}
+    def __init__(self, values: Mapping[str, DopamineValues | Sequence[float]], release: Iterable[str]):
+        self.values: dict[str, Tensor] = {}
         for layer, v in values.items():
             four = v.as_tuple() if isinstance(v, DopamineValues) else tuple(float(x) for x in v)
             if len(four) != 4:
@@ -108,18 +109,18 @@ class DopamineTable:
         return cls(values, ("classification", *settings.release) if release is None else release)
 
     @classmethod
-    def from_rpe(cls, settings: RPESettings, layers: Iterable[str | int]) -> DopamineTable:
+    def from_rpe(cls, settings: RPESettings, layers: Iterable[str]) -> DopamineTable:
         """The table that the RPE modulator's greedy prediction gives for binary rewards (``proportional`` and
         ``sign`` agree there): ``zero_scale`` for (0, 0) and (1, 1), ``+g₊`` for (0, 1), ``−g₋`` for (1, 0)."""
         layers = list(layers)
         four = (settings.zero_scale, settings.gain_positive, -settings.gain_negative, settings.zero_scale)
         return cls({layer: four for layer in layers}, layers)
 
-    def releasing(self, layers: Iterable[str | int]) -> DopamineTable:
+    def releasing(self, layers: Iterable[str]) -> DopamineTable:
         """The same tables with another set of releasing layers (e.g. the pure-Hebbian phase's)."""
         return DopamineTable({k: v.flatten().tolist() for k, v in self.values.items()}, layers)
 
-    def lookup(self, layer: str | int, prediction: Tensor, reward: Tensor) -> Tensor:
+    def lookup(self, layer: str, prediction: Tensor, reward: Tensor) -> Tensor:
         """The dopamine of ``layer`` for each sample's (prediction, reward) case (binary ``[R]`` tensors)."""
         table = self.values[layer].to(prediction.device)
         return table[prediction.long(), reward.long()]
@@ -131,7 +132,7 @@ class DopamineTable:
                              "[R] tensors of the same length (one per sample)")
         self.cases = (prediction, reward)
 
-    def sample_factors(self, layer: str | int) -> Tensor | None:
+    def sample_factors(self, layer: str) -> Tensor | None:
         """``[R]`` dopamine of the last batch in ``layer``; ``None`` if the layer does not release any."""
         if layer not in self.release:
             return None
@@ -139,9 +140,9 @@ class DopamineTable:
             raise RuntimeError("call release_for(prediction, reward) before asking for factors")
         return self.lookup(layer, *self.cases)
 
-    def factor(self, layer: str | int, post: Tensor) -> Tensor | None:
-        """Modulator interface on the rule's postsynaptic signal ``post`` ``[P, R, Cout, ...]``: the per-sample
-        dopamine shaped ``[1, R, 1, ...]`` (``None``: no dopamine in this layer, learn as is)."""
+    def post_factor(self, layer: str, post: Tensor) -> Tensor | None:
+        """Sample-modulator interface on the rule's postsynaptic signal ``post`` ``[P, R, Cout, ...]``: the
+        per-sample dopamine shaped ``[1, R, 1, ...]`` (``None``: no dopamine in this layer, learn as is)."""
         d = self.sample_factors(layer)
         if d is None:
             return None

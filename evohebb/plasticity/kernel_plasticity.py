@@ -16,8 +16,10 @@ At the end of the task the records are averaged and divided by their largest mag
 top kernels, and a kernel keeps the reference of the task that made it important; without it each task's
 ranking and references replace the previous ones (the thesis code).
 
-On later tasks every update ``ΔW [P, C, ...]`` is scaled per kernel (:meth:`factor`): the current change of
-each kernel is measured on ``ΔW`` the same way and divided by its largest magnitude; then
+It is a continual strategy (:mod:`evohebb.plasticity.continual_strategy`). On later tasks every update
+``ΔW [P, C, ...]`` (the one the modulator contract of :mod:`evohebb.plasticity.modulators` hands a modulator) is
+scaled per kernel (:meth:`factor`): the current change of each kernel is measured on ``ΔW`` the same way and
+divided by its largest magnitude; then
 
 * a kernel outside the important set: ``× (1 + high_lr)``;
 * an important kernel whose current change exceeds its reference: ``× (1 − low_lr)`` (``low_lr = 1``: frozen);
@@ -122,6 +124,13 @@ class KernelPlasticity:
         self.records[layer] += 1
         self.snapshot[layer] = weight.detach().clone()
 
+    def on_update(self, done: int, total: int, weights: Sequence[Tensor]) -> None:
+        """After update ``done`` of ``total``: record every layer's change every ``delta_w_interval`` updates and
+        after the last one."""
+        if done % self.settings.delta_w_interval == 0 or done == total:
+            for layer, weight in enumerate(weights):
+                self.record(layer, weight)
+
     @torch.no_grad()
     def end_task(self) -> None:
         """Rank the kernels by this task's activity and update the important sets and their references."""
@@ -157,9 +166,10 @@ class KernelPlasticity:
 
     # ------------------------------------------------------------------------------------------ state
     def summary(self) -> dict[str, Any]:
-        """Plain numbers for logs and results: tasks done, fraction of important kernels per layer."""
-        return {"tasks_done": self.tasks_done,
-                "important_fraction": [float(m.float().mean()) for m in self.important]}
+        """Plain numbers for logs and results (``kernel_plasticity``): tasks done, fraction of important kernels
+        per layer."""
+        return {"kernel_plasticity": {"tasks_done": self.tasks_done,
+                                      "important_fraction": [float(m.float().mean()) for m in self.important]}}
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain containers only (loadable with ``torch.load(weights_only=True)``)."""

@@ -1,13 +1,27 @@
-"""Modulators: factors that scale a rule's ``Δw`` per individual, per layer or per output channel (kernel).
+"""Modulators: factors that scale a layer's update ``Δw`` per individual, per layer or per output channel (kernel).
 
-A modulator implements ``factor(layer, delta) -> Tensor | float | None``: something that broadcasts over the
-layer's update ``delta`` ``[P, Cout, ...]`` (``None``: leave the update alone). The layer multiplies the
-update by every modulator's factor, in order (:func:`modulate`), before normalisation and clipping.
+**The contract.** A modulator implements ``factor(layer, delta) -> Tensor | float | None``:
+
+* ``delta`` is the layer's *rule update*: what the rule and the weight-sharing engine give for the layer,
+  shaped like its weights with a leading population dimension ``[P, Cout, ...]``. It includes what belongs to
+  the rule (the rate of its :class:`~evohebb.plasticity.rule.CopyUpdate`, e.g. ABCD's ``η``; SoftHebb's division
+  by ``max |Δw|``, :func:`~evohebb.plasticity.softhebb_rule.normalise_update`) and nothing the layer does
+  afterwards: its step size (SoftHebb's ``eta0`` / norm-dependent rate), then, on the weights, normalisation by
+  ``max |w|``, clipping, Dale's clamp, homeostatic scaling;
+* ``layer`` is the layer's index (``int``, ``0..L-1``) in its network's order of plastic layers
+  (:meth:`~evohebb.nn.plastic_layer_stack.PlasticLayerStack.weights`,
+  :meth:`~evohebb.nn.softhebb_blocks.HebbianConvNet.hebbian_layers`);
+* the factor broadcasts over ``delta`` (``None``: leave the update alone).
+
+Every layer applies its modulators the same way, with :func:`modulate`: ``delta`` times every factor, in order.
+(The reward classifier's per-sample dopamine is not a modulator: it scales each sample's postsynaptic signal
+before the rule sums the batch; see :mod:`evohebb.plasticity.sample_modulators`.)
 
 * per individual: the reward-prediction error (:class:`~evohebb.plasticity.rpe.RewardModulator`);
 * per layer: :class:`LayerTable` (e.g. a dopamine level per layer);
-* per output channel / kernel: :class:`KernelScale` (e.g. kernel-plasticity neuromodulation, which sets
-  the factors of the important kernels after each task).
+* per output channel / kernel: :class:`KernelScale`, kernel-plasticity neuromodulation
+  (:class:`~evohebb.plasticity.kernel_plasticity.KernelPlasticity`) and any continual strategy
+  (:mod:`evohebb.plasticity.continual_strategy`).
 """
 
 from __future__ import annotations
@@ -25,7 +39,8 @@ class Modulator(Protocol):
 
 
 def modulate(delta: Tensor, modulators: Iterable[Modulator], layer: int) -> Tensor:
-    """``delta`` times every modulator's factor for ``layer``."""
+    """The rule update ``delta`` ``[P, Cout, ...]`` of plastic layer ``layer`` times every modulator's factor
+    (the contract in the module doc)."""
     for modulator in modulators:
         f = modulator.factor(layer, delta)
         if f is None:

@@ -210,3 +210,146 @@ def test_presets_load(preset):
     from pathlib import Path
     cfg = load_config(ContinualConfig, Path(__file__).parents[2] / "configs" / f"{preset}.yaml")
     assert cfg.stream.n_tasks * cfg.stream.classes_per_task <= 10 and cfg.continual.model == "KPM"
+
+
+# ------------------------------------------------------------------------------------------------ plug-ins
+class SynapticImportance:
+    """A synaptic-intelligence-like strategy, defined here only: each kernel's importance is its weight path length
+    during a task times its share of the task's activity, summed over finished tasks; a kernel's updates are
+    scaled by ``1 / (1 + strength · Ω_k / mean Ω)``."""
+
+    def __init__(self, strength: float = 10.0):
+        self.strength, self.tasks_done = strength, 0
+        self.omega: list[torch.Tensor] = []      # [C] per layer, over finished tasks
+        self.path: list[torch.Tensor] = []       # [C] per layer, this task
+        self.activity: list[torch.Tensor] = []   # [C] per layer, this task
+        self.previous: list[torch.Tensor] = []   # weights after the last update
+
+    def begin_task(self, weights):
+        self.path = [torch.zeros(w.shape[0]) for w in weights]
+        self.activity = [torch.zeros(w.shape[0]) for w in weights]
+        self.previous = [w.detach().clone() for w in weights]
+
+    def observe(self, layer, activation):
+        self.activity[layer] += activation.detach().abs().sum((0, 2, 3))
+
+    def on_update(self, done, total, weights):
+        for layer, w in enumerate(weights):
+            self.path[layer] += (w.detach() - self.previous[layer]).abs().flatten(1).sum(1)
+            self.previous[layer] = w.detach().clone()
+
+    def end_task(self):
+        task = [p * a / a.sum().clamp_min(1e-30) for p, a in zip(self.path, self.activity)]
+        self.omega = task if not self.omega else [o + t for o, t in zip(self.omega, task)]
+        self.tasks_done += 1
+
+    def factor(self, layer, delta):
+        if not self.omega:
+            return None
+        omega = self.omega[layer]
+        f = 1.0 / (1.0 + self.strength * omega / omega.mean().clamp_min(1e-30))
+        return f.to(delta).view(1, -1, *([1] * (delta.dim() - 2)))
+
+    def state_dict(self):
+        return {"tasks_done": self.tasks_done, "omega": self.omega, "path": self.path, "activity": self.activity,
+                "previous": self.previous}
+
+    def load_state_dict(self, state):
+        self.tasks_done, self.omega, self.path = int(state["tasks_done"]), list(state["omega"]), list(state["path"])
+        self.activity, self.previous = list(state["activity"]), list(state["previous"])
+
+    def summary(self):
+        return {"synaptic_importance": {"tasks_done": self.tasks_done,
+                                        "mean_importance": [float(o.mean()) for o in self.omega]}}
+
+
+@pytest.fixture
+def registered():
+    """Register test-defined methods; unregister them afterwards."""
+    from evohebb.pipelines.continual_strategies import CONTINUAL_METHODS
+    names = []
+
+    def register(name, builder):
+        CONTINUAL_METHODS.register(name)(builder)
+        names.append(name)
+    yield register
+    for name in names:
+        CONTINUAL_METHODS.pop(name)
+
+
+def test_a_strategy_defined_in_a_test_is_selected_by_name_from_a_config_and_compared(cifar_root, tmp_path,
+                                                                                    registered):
+    registered("si", lambda settings: SynapticImportance())
+    config = tmp_path / "si.yaml"
+    config.write_text("continual:\n  method: si\n  heads: multi\n")
+    cfg = load_config(ContinualConfig, config, ["stream.name=cifar10", f"stream.data_dir={cifar_root}", *SMALL,
+                                                "checkpoint.every=1000", "checkpoint.keep=1"])
+    assert (cfg.continual.method_name, cfg.continual.heads_name, cfg.continual.name) == ("si", "multi", "si-multi")
+    comparison = run_comparison(cfg, tmp_path / "cmp", models=["M", "si-multi"], seeds=[0])
+    assert list(comparison["models"]) == ["M", "si-multi"]
+    assert (tmp_path / "cmp" / "figures" / "comparison.png").stat().st_size > 1000
+    m, si = (json.loads((tmp_path / "cmp" / f"{name}-seed0" / "results.json").read_text())
+             for name in ("M", "si-multi"))
+    assert (si["model"], si["method"], si["heads"]) == ("si-multi", "si", "multi")
+    assert si["synaptic_importance"]["tasks_done"] == 4
+    assert len(si["synaptic_importance"]["mean_importance"]) == 3   # one per Hebbian layer
+    assert si["head_selection_accuracy"] is not None                 # multiple heads, chosen without labels
+    # the factor is None until the first task ends: task 1 is M's; afterwards the importance slows kernels down
+    assert si["accuracy_matrix"][0] == m["accuracy_matrix"][0]
+    final = [CheckpointManager(tmp_path / "cmp" / f"{name}-seed0" / "checkpoints").load_latest()["model"]
+             for name in ("M", "si-multi")]
+    assert not all(torch.equal(final[0][k], final[1][k]) for k in final[0] if k.endswith("layer.weight"))
+    logged = [json.loads(line) for line in (tmp_path / "cmp" / "si-multi-seed0" / "metrics.jsonl").read_text()
+              .splitlines()]
+    assert "si/layer2/mean_importance" in logged[-1]
+
+
+def test_the_worked_example_of_docs_extending_runs_through_the_pipeline(cifar_root, tmp_path, registered):
+    from pathlib import Path
+
+    from evohebb.pipelines.continual_strategies import CONTINUAL_METHODS
+    doc = (Path(__file__).parents[2] / "docs" / "extending.md").read_text()
+    section = doc.split("## Add a continual method", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/extending.md", "exec"), namespace)
+    registered("anneal", CONTINUAL_METHODS.pop("anneal"))   # unregistered again after the test
+    cfg = _config(cifar_root, "continual.method=anneal", "continual.heads=single", "stream.n_tasks=2")
+    results = run_continual(cfg, tmp_path / "full")
+    assert (results["model"], results["method"], results["heads"]) == ("anneal-single", "anneal", "single")
+    assert results["task_annealing"] == {"tasks_done": 2, "updates": 8}   # 40 images per task, batch 10
+    # its state travels through the checkpoints: resumed inside task 2's unsupervised epoch, the same run
+    cut = results["task_end_steps"][0] + 2
+    shutil.copytree(tmp_path / "full", tmp_path / "part")
+    for path in (tmp_path / "part" / "checkpoints").glob("ckpt-*.pt"):
+        if int(path.stem.split("-")[1]) > cut:
+            path.unlink()
+    resumed = run_continual(cfg, tmp_path / "part", resume=True)
+    assert resumed["task_annealing"] == results["task_annealing"]
+    assert resumed["accuracy_matrix"] == results["accuracy_matrix"]
+
+
+@pytest.mark.parametrize("overrides, field", [
+    (["continual.method=bogus"], "continual.method"),
+    (["continual.heads=two"], "continual.heads"),
+])
+def test_method_and_heads_errors_name_the_field_and_what_is_allowed(overrides, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.") + ".*allowed:.*"):
+        load_config(ContinualConfig, None, ["stream.name=mnist", *overrides])
+
+
+def test_thesis_names_are_method_and_heads_pairs_and_the_parts_can_be_replaced():
+    def pair(*overrides):
+        c = load_config(ContinualConfig, None, ["stream.name=mnist", *overrides]).continual
+        return c.method_name, c.heads_name, c.name
+    assert pair() == ("kp", "multi", "KPM")
+    assert pair("continual.model=V") == ("none", "single", "V")
+    assert pair("continual.model=M") == ("none", "multi", "M")
+    assert pair("continual.model=KP") == ("kp", "single", "KP")
+    assert pair("continual.model=V", "continual.method=kp") == ("kp", "single", "KP")
+    assert pair("continual.heads=single") == ("kp", "single", "KP")
+
+
+def test_compare_refuses_an_unknown_model_name_with_exit_status_2(tmp_path):
+    assert main(["continual-compare", "stream.name=mnist", "--models", "V", "X-multi", "--runs-root",
+                 str(tmp_path), "--name", "cmp"]) == 2

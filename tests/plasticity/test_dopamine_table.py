@@ -7,8 +7,8 @@ import torch
 from evohebb.config import ConfigError, config_from_dict
 from evohebb.plasticity.conv_geometry import linear_geometry
 from evohebb.plasticity.dopamine_table import CASES, DopamineSettings, DopamineTable
-from evohebb.plasticity.modulators import modulate
 from evohebb.plasticity.rpe import RewardModulator, RPESettings
+from evohebb.plasticity.sample_modulators import modulate_post
 from evohebb.plasticity.soft_wta_hebb import SoftWTAHebbRule
 from evohebb.plasticity.weight_sharing import reduce_copies
 
@@ -74,12 +74,12 @@ def test_factor_scales_the_postsynaptic_signal_per_sample_and_leaves_quiet_layer
     table = DopamineTable.from_settings(DopamineSettings(), release=("classification", "feedf"))
     table.release_for(torch.tensor([1, 0, 1]), torch.tensor([1, 1, 0]))
     post = torch.ones(1, 3, 4, 1, 1)
-    scaled = modulate(post, [table], "feedf")
+    scaled = modulate_post(post, [table], "feedf")
     torch.testing.assert_close(scaled[0, :, 0, 0, 0], torch.tensor([0.01, 6.0, -2.0]))
-    assert table.factor("conv", post) is None          # not released: learns without dopamine
-    assert modulate(post, [table], "conv") is post
+    assert table.post_factor("conv", post) is None     # not released: learns without dopamine
+    assert modulate_post(post, [table], "conv") is post
     with pytest.raises(ValueError, match="rank axis"):
-        table.factor("feedf", torch.ones(1, 5, 4, 1, 1))
+        table.post_factor("feedf", torch.ones(1, 5, 4, 1, 1))
 
 
 def test_the_per_sample_factor_equals_each_sample_learning_at_its_own_rate():
@@ -92,7 +92,7 @@ def test_the_per_sample_factor_equals_each_sample_learning_at_its_own_rate():
     table = DopamineTable.from_settings(DopamineSettings(), release=("feedf",))
     prediction, reward = torch.tensor([1, 0, 1, 0, 1]), torch.tensor([1, 1, 0, 0, 1])
     table.release_for(prediction, reward)
-    post = modulate(y.view(1, 5, 4, 1, 1), [table], "feedf")
+    post = modulate_post(y.view(1, 5, 4, 1, 1), [table], "feedf")
     batched = reduce_copies(rule.copy_update(x.view(1, 5, 6, 1, 1), post, w.view(1, 4, 6, 1, 1)), geom)[0]
     d = table.sample_factors("feedf")
     oracle = sum(d[b] * y[b][:, None] * (x[b][None, :] - w) for b in range(5))
