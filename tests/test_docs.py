@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 import shlex
 from pathlib import Path
@@ -30,10 +32,6 @@ CONFIG = re.compile(r"configs/[\w.{},*-]+\.ya?ml")
 SUBCOMMAND = re.compile(r"(?:^|[\s(/])evohebb\s+([a-z][\w-]*)")
 RUNNER = re.compile(r"python\s+-m\s+runners\.(\w+)")
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
-#: options of the pipeline commands that take values (skipped when collecting a command's config and overrides)
-VALUE_OPTIONS = {"--resume", "--name", "--runs-root", "--data-dir", "--address", "--out", "--gif", "--genome",
-                 "--episodes", "--first-seed", "--baselines-from", "--readout-figure", "--max-steps", "--timeout"}
-LIST_OPTIONS = {"--seeds", "--models", "--pip"}
 
 
 def _text(page: Path) -> str:
@@ -76,9 +74,18 @@ def _commands(text: str) -> list[list[str]]:
                 tokens = shlex.split(line, comments=True)
             except ValueError:
                 continue
-            if tokens:
-                commands.append(tokens)
-    return commands
+            command: list[str] = []
+            for token in tokens:   # `a; b`, `a && b`, `a | b` are separate commands
+                if token in (";", "&&", "||", "|"):
+                    commands.append(command)
+                    command = []
+                elif token.endswith(";"):
+                    commands.append([*command, token[:-1]])
+                    command = []
+                else:
+                    command.append(token)
+            commands.append(command)
+    return [command for command in commands if command]
 
 
 def _pipeline_invocations(tokens: list[str]) -> list[tuple[str, list[str]]]:
@@ -95,32 +102,35 @@ def _pipeline_invocations(tokens: list[str]) -> list[tuple[str, list[str]]]:
     return found
 
 
-def _config_and_overrides(args: list[str]) -> tuple[str | None, list[str], bool]:
-    """The config path, the ``key=value`` overrides and whether the command resumes a run."""
-    config, overrides, resume, i = None, [], False, 0
-    while i < len(args):
-        arg = args[i]
-        if arg in VALUE_OPTIONS:
-            resume = resume or arg == "--resume"
-            i += 2
-            continue
-        if arg in LIST_OPTIONS:
-            i += 1
-            while i < len(args) and not args[i].startswith("-"):
-                i += 1
-            continue
-        if arg.endswith((".yaml", ".yml")) and config is None:
-            config = arg
-        elif OVERRIDE.match(arg) and not arg.split("=", 1)[1].startswith("runs/"):
-            overrides.append(arg)   # a value naming runs/<name> is a run an earlier command makes
-        i += 1
-    return config, overrides, resume
+PLACEHOLDER = "PLACEHOLDER"
+
+
+def _placeholder(token: str) -> str:
+    """A token holding a placeholder (``runs/<name>``, ``$r``, ``...``) stands for a value of the reader's."""
+    if not any(mark in token for mark in ("$", "<", "...", "…")):
+        return token
+    key, eq, _ = token.partition("=")
+    return f"{key}={PLACEHOLDER}" if eq and OVERRIDE.match(token) else PLACEHOLDER
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """As ``evohebb.cli.main`` parses: ``key=value`` overrides may also follow an option."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and not any(a.startswith("-") or "=" not in a for a in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 @pytest.fixture(scope="module")
-def subcommands() -> set[str]:
+def parser() -> argparse.ArgumentParser:
     from evohebb.cli import build_parser
-    parser = build_parser()
+    return build_parser()
+
+
+@pytest.fixture(scope="module")
+def subcommands(parser) -> set[str]:
     actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     return {name for action in actions for name in action.choices}
 
@@ -174,8 +184,9 @@ def test_named_subcommands_exist(page, subcommands):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_pipeline_commands_load(page):
-    """Each documented pipeline command's config and overrides pass validation (placeholders are skipped)."""
+def test_pipeline_commands_load(page, parser, subcommands):
+    """Each documented command parses with the CLI's own parser, and a pipeline's config file with the command's
+    ``key=value`` overrides passes validation (nothing runs; placeholders such as ``runs/<name>`` are not checked)."""
     from evohebb.config import load_config
     from evohebb.pipelines.continual_config import ContinualConfig
     from evohebb.pipelines.evolve_config import EvolveConfig
@@ -185,22 +196,32 @@ def test_pipeline_commands_load(page):
                "reward": RewardConfig, "continual": ContinualConfig, "continual-compare": ContinualConfig}
     failures, checked = [], 0
     for tokens in _commands(_text(page)):
-        # a placeholder (runs/<name>, $r, ...) stands for a value of the reader's: not checked, its option still is
-        tokens = ["PLACEHOLDER" if any(mark in token for mark in ("$", "<", "...", "…")) else token.rstrip(";")
-                  for token in tokens]
+        tokens = [_placeholder(token) for token in tokens]
         for sub, args in _pipeline_invocations(tokens):
-            if sub not in classes:
-                continue
-            config, overrides, resume = _config_and_overrides(args)
-            if sub == "evaluate":
-                config = None   # the genome's own config; the overrides must still be evolve keys
-            elif config is None and not resume:
+            if sub not in subcommands:
+                continue   # reported by test_named_subcommands_exist
+            command = f"evohebb {sub} {' '.join(args)}"
+            try:
+                with contextlib.redirect_stderr(io.StringIO()) as err:
+                    ns = _parse(parser, [sub, *args])
+            except SystemExit:
+                failures.append(f"{command}: {err.getvalue().strip().splitlines()[-1]}")
                 continue
             checked += 1
+            if sub not in classes:
+                continue
+            config = getattr(ns, "config", None)
+            overrides = list(ns.overrides)
+            if config is not None and "=" in config and not config.endswith((".yaml", ".yml")):
+                config, overrides = None, [config, *overrides]   # as the CLI reads `evohebb evolve a=1`
+            if sub == "evaluate" or config == "PLACEHOLDER":
+                config = None   # the genome's or the run's own config: the overrides must still be its keys
+            overrides = [o for o in overrides
+                         if not o.endswith("=" + PLACEHOLDER) and not o.split("=", 1)[1].startswith("runs/")]
             try:
                 load_config(classes[sub], ROOT / config if config else None, overrides)
-            except Exception as err:  # noqa: BLE001 - report every failing command at once
-                failures.append(f"evohebb {sub} {' '.join(args)}: {err}")
+            except Exception as exc:  # noqa: BLE001 - report every failing command at once
+                failures.append(f"{command}: {exc}")
     assert not failures, f"{page.name}: commands that do not load:\n" + "\n".join(failures)
     if page.name in {"README.md", "evolve.md", "softhebb.md", "continual.md", "reward.md", "results.md"}:
         assert checked, f"{page.name}: no pipeline command found (has the command syntax changed?)"
