@@ -3,7 +3,8 @@
 1. evaluation_env_steps_per_cpu_s_*: env steps per CPU second of a full evaluation (plastic policy forward +
    Hebbian update + CarRacing) against the same envs stepped with random actions in the same process (target
    ratio >= 0.8 with EnvPool for the default config), for the default config on both backends, the conv-trunk
-   readout (configs/evolve_carracing_conv.yaml) and the thesis config (every layer plastic, per-neuron ABCD);
+   readout (configs/evolve_carracing_conv.yaml), the thesis config (every layer plastic, per-neuron ABCD) and the
+   evolved static convs with learning linear layers (configs/evolve_carracing_evolved_convs.yaml);
 2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
 3. actor_speedup: the same generation on 1 actor vs 2 actors.
 
@@ -31,9 +32,11 @@ from evohebb.pipelines.evolve_config import EvolveConfig
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "evolve_carracing.yaml"
 CONV_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_conv.yaml")
 THESIS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_thesis.yaml")
+EVOLVED_CONVS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_evolved_convs.yaml")
 #: (backend, config, name suffix) of the evaluation-throughput lines
 EVALUATIONS = (("envpool", DEFAULT_CONFIG, ""), ("gymnasium", DEFAULT_CONFIG, ""),
-               ("envpool", CONV_CONFIG, "_conv_readout"), ("envpool", THESIS_CONFIG, "_thesis_config"))
+               ("envpool", CONV_CONFIG, "_conv_readout"), ("envpool", THESIS_CONFIG, "_thesis_config"),
+               ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs"))
 
 
 def emit(name, value, unit, baseline=None, ratio=None, **extra):

@@ -5,6 +5,7 @@
                      [--baselines-from REPORT] [--genome best|center|best_validation] [--as-trained] [--gif out.gif]
                      [--readout-figure out.png]
     evohebb export   runs/<name> zoo/<file>.json [--genome best_validation]
+    evohebb zoo-upgrade zoo/<file>.json ...
     evohebb softhebb [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from evohebb.config import ConfigError, load_config
 from evohebb.es.generation_seeds import TEST_FIRST_SEED
+from evohebb.pipelines.zoo import ZooFileError
 from evohebb.run_io import (
     CheckpointError,
     RunExistsError,
@@ -105,6 +107,21 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_zoo_upgrade(args) -> int:
+    from evohebb.pipelines.zoo import upgrade_zoo_file
+    for path in args.paths:
+        layout = upgrade_zoo_file(Path(path))
+        log.info("%s: layout of %d slices (%s)", path, len(layout), ", ".join(name for name, _ in layout))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 1")
+    return value
+
+
 def _cmd_export(args) -> int:
     from evohebb.pipelines.zoo import export_genome
     entry = export_genome(Path(args.run_dir), Path(args.path), genome=args.genome, description=args.description)
@@ -157,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("overrides", nargs="*",
                           help="key=value overrides of the config, e.g. network.plastic=false (the same genome "
                                "without lifetime learning)")
-    evaluate.add_argument("--episodes", type=int, default=5, help="test seeds (tracks) to play (default 5)")
+    evaluate.add_argument("--episodes", type=_positive_int, default=5, help="test seeds (tracks) to play (default 5)")
     evaluate.add_argument("--first-seed", type=int, default=TEST_FIRST_SEED,
                           help=f"seeds are consecutive from this one (default {TEST_FIRST_SEED}: the test range, "
                                "never used for training or validation)")
@@ -185,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--genome", choices=("best", "center", "best_validation"), default="best_validation")
     export.add_argument("--description", default="", help="one line on what the genome is and how it was found")
     export.set_defaults(func=_cmd_export)
+
+    upgrade = sub.add_parser("zoo-upgrade", help="convert zoo files of the first format (no genome layout) in place")
+    upgrade.add_argument("paths", nargs="+", metavar="FILE")
+    upgrade.set_defaults(func=_cmd_zoo_upgrade)
 
     softhebb = sub.add_parser("softhebb", help="unsupervised SoftHebb training, then a linear readout")
     _add_run_arguments(softhebb)
@@ -218,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return args.func(args)
-    except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError) as error:
+    except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError, ZooFileError) as error:
         log.error("%s", error)
         return 2
 

@@ -229,6 +229,9 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
+    if data.get("plugins"):   # they register the names the rest of the config may use
+        from evohebb.plugins import import_plugins
+        import_plugins(data["plugins"])
     return _build(cls, data)
 
 

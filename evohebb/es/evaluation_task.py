@@ -73,6 +73,7 @@ class EvaluationTask:
     network: PlasticNetworkSettings
     env: CarRacingSettings | ClassificationSettings
     device: str = "cpu"
+    plugins: tuple[str, ...] = ()               # modules to import before building (evohebb.plugins)
 
     def __post_init__(self):
         if self.kind not in TASK_KINDS:

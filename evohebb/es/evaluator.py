@@ -11,6 +11,7 @@ import torch
 
 from evohebb.es.evaluation_task import EvaluationTask
 from evohebb.es.rollout import run_episodes
+from evohebb.plugins import import_plugins
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class GenomeEvaluator:
     """Builds the network and envs once per batch size and evaluates genome slices with them."""
 
     def __init__(self, task: EvaluationTask, torch_threads: int = 1):
+        import_plugins(task.plugins)   # a Ray actor registers the run's plug-ins before building anything
         self.task = task
         torch.set_num_threads(torch_threads)
         self._network = None

@@ -31,5 +31,8 @@ def connect_ray(address: str | None = None, num_cpus: int | None = None) -> str:
             log.warning("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is not 0: Ray may listen beyond loopback "
                         "(import evohebb before ray so that it is set in time)")
         log.info("starting a local Ray instance on 127.0.0.1 with %s CPUs", num_cpus or "all")
+        # Ray turns token authentication on for a new local instance and says so at every start; keep the
+        # protection, drop the notice
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level=logging.WARNING)
     return ray.get_runtime_context().gcs_address

@@ -19,6 +19,8 @@ from evotorch import Problem
 from evotorch.algorithms import CEM, CMAES, PGPE, SNES
 from evotorch.algorithms.searchalgorithm import SearchAlgorithm
 
+from evohebb.registry import Registry
+
 
 @dataclass(frozen=True)
 class RegisteredAlgorithm:
@@ -39,16 +41,14 @@ class RegisteredAlgorithm:
         return self.build_settings + self.per_generation
 
 
-ALGORITHMS: dict[str, RegisteredAlgorithm] = {}
+ALGORITHMS: Registry[RegisteredAlgorithm] = Registry("search algorithm")
 
 
 def register_algorithm(name: str, *, per_generation: tuple[str, ...] = ()):
     """Register a builder under ``name``; its keyword-only arguments declare the settings it reads, and
     ``per_generation`` those the caller applies every generation (``lr_decay``: :func:`decay_learning_rate`)."""
     def decorator(builder):
-        if name in ALGORITHMS:
-            raise ValueError(f"search algorithm {name!r} is already registered")
-        ALGORITHMS[name] = RegisteredAlgorithm(builder, tuple(per_generation))
+        ALGORITHMS.register(name)(RegisteredAlgorithm(builder, tuple(per_generation)))
         return builder
     return decorator
 
@@ -112,9 +112,7 @@ def make_search_algorithm(name: str, problem: Problem, center_init=None, **setti
 
 
 def _registered(name: str) -> RegisteredAlgorithm:
-    if name not in ALGORITHMS:
-        raise ValueError(f"unknown search algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
-    return ALGORITHMS[name]
+    return ALGORITHMS.lookup(name)
 
 
 def decay_learning_rate(searcher: SearchAlgorithm, factor: float) -> None:

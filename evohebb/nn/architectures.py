@@ -21,6 +21,7 @@ from torch import nn
 
 from evohebb.nn.softhebb_blocks import DepthwiseSeparableBlock, HebbianConvNet, ResidualBlock, SoftHebbBlock
 from evohebb.nn.softhebb_settings import HebbianSettings
+from evohebb.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -34,29 +35,20 @@ class RegisteredModel:
         return tuple(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-_REGISTRY: dict[str, RegisteredModel] = {}
-
-
-class UnknownArchitectureError(KeyError):
-    """No builder is registered under the requested name."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+MODELS: Registry[RegisteredModel] = Registry("architecture")
 
 
 def register_model(name: str, *, fixed_hebbian: tuple[str, ...] = ()) -> Callable:
     """Register a builder (keyword-only arguments) under ``name``; ``fixed_hebbian`` names the HebbianSettings
     fields it overrides with its own values."""
     def wrap(fn: Callable[..., HebbianConvNet]) -> Callable[..., HebbianConvNet]:
-        if name in _REGISTRY:
-            raise ValueError(f"architecture {name!r} is already registered")
-        _REGISTRY[name] = RegisteredModel(fn, tuple(fixed_hebbian))
+        MODELS.register(name)(RegisteredModel(fn, tuple(fixed_hebbian)))
         return fn
     return wrap
 
 
 def list_models() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(MODELS)
 
 
 def get_model(name: str, **kwargs: Any) -> HebbianConvNet:
@@ -78,11 +70,7 @@ def hebbian_fields_set_by(name: str) -> tuple[str, ...]:
 
 
 def _registered(name: str) -> RegisteredModel:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownArchitectureError(f"unknown architecture {name!r}; registered: {', '.join(list_models())}") \
-            from None
+    return MODELS.lookup(name)
 
 
 def count_parameters(model: nn.Module) -> int:

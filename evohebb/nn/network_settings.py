@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evohebb.config import Settings, option
+from evohebb.config import ConfigError, Settings, option
 from evohebb.plasticity.rpe import RPESettings
+from evohebb.plasticity.rule_registry import RULES
 from evohebb.plasticity.weight_sharing import AGGREGATIONS, SHARING_MODES
 
 __all__ = ["PARAMETER_SHARING", "PLASTIC_LAYERS", "TRUNKS", "PlasticNetworkSettings"]
@@ -17,7 +18,13 @@ TRUNKS = ("conv", "none")
 
 @dataclass(frozen=True)
 class PlasticNetworkSettings(Settings):
-    """How an unrolled plastic network learns during its lifetime (neuron-centric ABCD, optionally RPE-modulated)."""
+    """How an unrolled plastic network learns during its lifetime (a registered rule, neuron-centric ABCD by
+    default, optionally RPE-modulated)."""
+
+    rule: str = option("neuron_centric_abcd",
+                       help="the plasticity rule, by registered name (evohebb.plasticity.rule_registry.RULES): "
+                            "neuron_centric_abcd (the thesis's), synapse_centric_abcd (Najarro & Risi's), oja, or "
+                            "one registered by a plug-in")
 
     aggregation: str = option("max", choices=AGGREGATIONS,
                               help="weight-sharing aggregation over a kernel entry's copies (unrolled convs)")
@@ -34,13 +41,22 @@ class PlasticNetworkSettings(Settings):
                                    "few dozen steps)")
     plastic: bool = option(True, help="false: no weight updates (the non-plastic control)")
     evolve_output_weights: bool = option(False, help="the output layer's initial weights are part of the genome "
-                                         "(with plastic=false: the direct-encoded non-plastic control)")
+                                         "(with plastic=false: the direct-encoded non-plastic control); the same "
+                                         "as naming out in evolve_weights")
+    evolve_weights: list[str] = option([], help="layers whose initial weights are part of the genome (slices "
+                                                "<layer>.W), by name: the network's plastic layers are conv1, conv2, "
+                                                "..., fc1, fc2, ..., out; an evolved layer that does not learn "
+                                                "(plastic_layers) is static, e.g. the evolved convs of Najarro & Risi")
     parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
-                                    help="neuron: per-neuron ABCD (neuron-centric); layer: one set per layer; "
-                                         "layer_outputs: one set per layer but per-neuron for the output layer")
-    plastic_layers: str = option("all", choices=PLASTIC_LAYERS,
-                                 help="all: every layer learns; output: only the last layer learns (the trunk "
-                                      "stays a fixed random feature extractor)")
+                                    help="neuron: the rule's parameters per neuron (per synapse for a synapse "
+                                         "rule); layer: one set per layer; layer_outputs: one set per layer but "
+                                         "per neuron (synapse) for the output layer")
+    plastic_layers: str | list[str] = option("all",
+                                             help="all: every layer learns; output: only the last layer learns (the "
+                                                  "trunk stays fixed; the rule's parameters still exist for every "
+                                                  "neuron group, as in earlier runs); a list of layer names (e.g. "
+                                                  "[fc1, fc2, out]): those layers learn, and the rule's parameters "
+                                                  "exist only where a learning layer uses them")
     pre_centering: float = option(0.0, low=0.0, high=1.0,
                                   help="rate of a running mean subtracted from the presynaptic activity the rule "
                                        "sees (covariance rule; 0: off)")
@@ -52,3 +68,20 @@ class PlasticNetworkSettings(Settings):
                                                          "[128, 64] for the CarRacing policy; []: none)")
     rpe: RPESettings = field(default_factory=RPESettings)
 
+
+    def validate(self) -> None:
+        if isinstance(self.plastic_layers, str) and self.plastic_layers not in PLASTIC_LAYERS:
+            raise ConfigError(f"plastic_layers: {self.plastic_layers!r} is not allowed; allowed: "
+                              f"{', '.join(map(repr, PLASTIC_LAYERS))} or a list of layer names")
+        if self.rule not in RULES:
+            raise ConfigError(f"rule: {self.rule!r} is not a registered plasticity rule; allowed: "
+                              f"{', '.join(sorted(RULES))}")
+        rule = RULES[self.rule]
+        if rule.needs_preactivation:
+            usable = sorted(n for n, r in RULES.items() if not r.needs_preactivation)
+            raise ConfigError(f"rule: {self.rule!r} needs a layer's pre-activation (SoftHebb layers only); allowed "
+                              f"here: {', '.join(usable)}")
+        if self.trunk == "conv" and self.sharing_mode not in rule.sharing_modes:
+            raise ConfigError(f"rule: {self.rule!r} does not support sharing_mode={self.sharing_mode!r} on the "
+                              f"unrolled conv trunk (network.sharing_mode); allowed with this rule: "
+                              f"{', '.join(map(repr, rule.sharing_modes))}, or trunk: none")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
 from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d
-from evohebb.plasticity.abcd import NEURON_PARAM_NAMES, neuron_centric_group_roles
+from evohebb.plasticity.abcd import neuron_centric_group_roles
 from evohebb.plasticity.modulators import Modulator, modulate
 from evohebb.plasticity.rule import PlasticityRule
 from evohebb.plasticity.weight_normalisation import clip_weights_, normalise_max_abs_
@@ -41,11 +41,6 @@ class NeuronGroup:
     @property
     def size(self) -> int:
         return math.prod(self.shape)
-
-    def param_names(self) -> list[str]:
-        """Neuron-centric parameters the group holds: ``A`` if presynaptic, ``B`` if postsynaptic, ``C, D, η``."""
-        used = {"A": self.pre, "B": self.post}
-        return [n for n in NEURON_PARAM_NAMES if used.get(n, True)]
 
 
 class PlasticLayerStack(nn.Module):

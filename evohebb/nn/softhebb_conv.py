@@ -2,10 +2,15 @@
 
 Each mechanism is an independent switch of :class:`HebbianSettings`:
 
-* ``mode`` — the competition: ``soft`` (soft WTA with anti-Hebbian non-winners), ``hard`` (one winner per
-  position), ``topk`` (``top_k`` winners), ``basic`` (no competition: Oja), ``bcm`` (soft WTA signal modulated
-  by a BCM sliding threshold), ``temporal`` (winner above the median of a ``temporal_window`` history),
-  ``threshold`` (winner above ``mean + competition_k * std``);
+* ``mode`` — the competition, a class registered by name in
+  :mod:`evohebb.plasticity.competition_registry` that maps the activations ``a`` to the learning signal ``y``:
+  ``soft`` (soft WTA with anti-Hebbian non-winners), ``hard`` (one winner per position), ``topk`` (``top_k``
+  winners), ``basic`` (no competition: ``y = a``), ``bcm`` (soft WTA signal modulated by a BCM sliding
+  threshold), ``temporal`` (winner above the median of a ``temporal_window`` history), ``threshold`` (winner
+  above ``mean + competition_k * std``), or one a plug-in registers;
+* ``rule`` — the plasticity rule that turns ``x``, ``y`` and ``w`` into the update, registered by name in
+  :mod:`evohebb.plasticity.rule_registry` (``softhebb``: ``y (x - u w)``, so ``basic`` + ``softhebb`` is Oja's
+  rule; ``oja``);
 * ``cosine`` — cosine-similarity activation ``u / (||x_patch|| ||W_k||)``;
 * ``lateral_inhibition`` — difference-of-Gaussians surround modulation (``sigma_e``, ``sigma_i``, ``lateral_kernel``);
 * ``presynaptic`` — competition between inputs (``softmax`` or ``lp_norm``);
@@ -13,11 +18,11 @@ Each mechanism is an independent switch of :class:`HebbianSettings`:
 * ``dale`` — Dale's principle: non-negative effective weights (weights are clamped at 0 after every update);
 * ``adaptive_lr`` / ``lr_power`` — SoftHebb's norm-dependent per-neuron rate;
 * ``sharing`` — None: conv-native update (summed over positions); ``max``/``min``/``median``/``mean``: the rule
-  applied per position of the unrolled layer, copies aggregated per kernel entry (seed 002). Both go through
-  the one weight-sharing engine (:mod:`evohebb.plasticity.weight_sharing`) with the one SoftHebb rule
-  (:class:`~evohebb.plasticity.softhebb_rule.SoftHebbRule`). With zero padding the copies that would read
-  padding do not exist and are left out; with reflect (default), replicate or circular padding every copy
-  reads a real, mirrored pixel and counts;
+  applied per position of the unrolled layer, copies aggregated per kernel entry (the neuron-centric CNN
+  thesis). Both go through the one weight-sharing engine (:mod:`evohebb.plasticity.weight_sharing`) with the
+  rule that ``rule`` names (SoftHebb's by default, :class:`~evohebb.plasticity.softhebb_rule.SoftHebbRule`).
+  With zero padding the copies that would read padding do not exist and are left out; with reflect (default),
+  replicate or circular padding every copy reads a real, mirrored pixel and counts;
 * ``alpha`` — 1: Hebbian only, 0: backprop only, in between: ``W += alpha * dW_hebb - (1 - alpha) * lr * grad``.
 
 The module computes the update during a training-mode forward pass (batched through the weight-gradient of
@@ -37,22 +42,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from evohebb.nn.softhebb_settings import MODES, HebbianSettings  # noqa: F401  (MODES: re-exported)
-from evohebb.plasticity.bcm import BCMThreshold
-from evohebb.plasticity.competition import (
-    TemporalCompetition,
-    difference_of_gaussians,
-    hard_wta,
-    lateral_inhibition,
-    no_competition,
-    presynaptic_competition,
-    soft_wta,
-    threshold_competition,
-    top_k_wta,
-)
+from evohebb.plasticity.competition import difference_of_gaussians, lateral_inhibition, presynaptic_competition
+from evohebb.plasticity.competition_registry import make_competition
 from evohebb.plasticity.conv_geometry import ConvGeometry
 from evohebb.plasticity.homeostasis import SynapticScaling
 from evohebb.plasticity.modulators import Modulator, modulate
-from evohebb.plasticity.softhebb_rule import SoftHebbRule, normalise_update, rate_or_constant
+from evohebb.plasticity.rule import RuleInputs
+from evohebb.plasticity.rule_registry import make_rule
+from evohebb.plasticity.softhebb_rule import normalise_update, rate_or_constant
 from evohebb.plasticity.weight_sharing import CONV_NATIVE, reduce_copies
 
 
@@ -83,12 +80,11 @@ class SoftHebbConv2d(nn.Module):
             self.register_buffer("dog", difference_of_gaussians(s.lateral_kernel, s.sigma_e, s.sigma_i, device))
         else:
             self.dog = None
-        self.bcm = BCMThreshold(out_channels, s.bcm_decay, device) if s.mode == "bcm" else None
-        self.temporal = TemporalCompetition(out_channels, s.temporal_window, device) if s.mode == "temporal" else None
+        self.competition = make_competition(s.mode, s, out_channels, device)
         self.scaling = SynapticScaling(out_channels, strength=s.homeostasis_strength, device=device) \
             if s.homeostasis else None
         self.plastic = s.alpha > 0.0
-        self.rule = SoftHebbRule()
+        self.rule = make_rule(s.rule)
         self._pending: torch.Tensor | None = None
         self._scale: torch.Tensor | None = None
         self.modulators: list[Modulator] = []
@@ -145,23 +141,7 @@ class SoftHebbConv2d(nn.Module):
 
     def postsynaptic(self, a: torch.Tensor) -> torch.Tensor:
         """The competition's learning signal ``y`` for activations ``a [B, K, ...]`` (channel axis 1)."""
-        s = self.settings
-        if s.mode == "soft":
-            return soft_wta(a, s.t_inv, dim=1, anti_hebbian=s.anti_hebbian)
-        if s.mode == "hard":
-            return hard_wta(a, dim=1)
-        if s.mode == "topk":
-            return top_k_wta(a, s.top_k, dim=1)
-        if s.mode == "basic":
-            return no_competition(a, dim=1)
-        if s.mode == "threshold":
-            return threshold_competition(a, s.competition_k, dim=1)
-        if s.mode == "temporal":
-            return self.temporal(a, dim=1)
-        # bcm: soft-WTA probabilities modulated by the sliding threshold
-        y = soft_wta(a, s.t_inv, dim=1, anti_hebbian=False)
-        self.bcm.update(y, dim=1)
-        return self.bcm.modulate(y, dim=1)
+        return self.competition.signal(a, dim=1)
 
     def _hebbian_update(self, x: torch.Tensor, xp: torch.Tensor, u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """The rule's update of ``weight`` from one batch: conv-native (summed over positions) or, with
@@ -174,7 +154,7 @@ class SoftHebbConv2d(nn.Module):
         geom = ConvGeometry(self.in_channels, self.out_channels, self.kernel_size, self.stride, padding,
                             pre.shape[-2], pre.shape[-1], self.dilation, self.groups)
         update = self.rule.copy_update(pre.unsqueeze(0), y.unsqueeze(0), self.weight.detach().unsqueeze(0),
-                                       u.unsqueeze(0))
+                                       self.rule.layer_state(RuleInputs(preactivation=u)))
         delta = normalise_update(reduce_copies(update, geom, s.sharing or CONV_NATIVE)[0])
         if self.modulators:
             delta = modulate(delta.unsqueeze(0), self.modulators, self.layer_index)[0]
@@ -200,18 +180,27 @@ class SoftHebbConv2d(nn.Module):
         if s.dale:
             self.weight.clamp_(min=0.0)
 
-    def plasticity_state(self) -> dict:
-        """State of the stateful mechanisms (BCM threshold, temporal history, homeostasis) for checkpoints."""
-        out = {}
-        for name in ("bcm", "temporal", "scaling"):
-            obj = getattr(self, name)
-            if obj is not None:
-                out[name] = obj.state_dict()
+    def _stateful(self) -> dict:
+        """The mechanisms that may hold state, by checkpoint key: the competition under its name (``bcm``,
+        ``temporal``, ...), homeostasis under ``scaling``."""
+        out = {self.settings.mode: self.competition}
+        if self.scaling is not None:
+            out["scaling"] = self.scaling
         return out
 
+    def plasticity_state(self) -> dict:
+        """State of the stateful mechanisms (competition, homeostasis) for checkpoints; stateless ones are left out."""
+        states = {name: obj.state_dict() for name, obj in self._stateful().items()}
+        return {name: state for name, state in states.items() if state}
+
     def load_plasticity_state(self, state: dict) -> None:
+        stateful = self._stateful()
+        unknown = sorted(set(state) - set(stateful))
+        if unknown:
+            raise ValueError(f"plasticity state {unknown} does not fit this layer (mode {self.settings.mode!r}): "
+                             f"it holds {sorted(stateful)}; was the checkpoint written with other hebbian settings?")
         for name, sub in state.items():
-            getattr(self, name).load_state_dict(sub)
+            stateful[name].load_state_dict(sub)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

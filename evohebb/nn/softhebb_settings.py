@@ -2,17 +2,22 @@
 
 A frozen dataclass whose fields are :func:`evohebb.config.option` s: the softhebb pipeline config embeds it as
 its ``hebbian`` section, and building one directly runs the same checks as loading it. Each allowed-values
-tuple is defined here once (the aggregations of weight sharing come from the sharing engine).
+tuple is defined here once (the aggregations of weight sharing come from the sharing engine; the competitions
+and the rules come from their registries, checked at construction so that a plug-in registered later is allowed).
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields, replace
 
-from evohebb.config import Settings, option
+from evohebb.config import ConfigError, Settings, option
+from evohebb.plasticity.competition_registry import COMPETITIONS
+from evohebb.plasticity.rule_registry import RULES
 from evohebb.plasticity.weight_sharing import AGGREGATIONS
 
-MODES = ("soft", "hard", "topk", "basic", "bcm", "temporal", "threshold")
+#: the built-in competitions (``mode``); a plug-in adds more to :data:`COMPETITIONS`
+MODES = tuple(COMPETITIONS)
 PRESYNAPTIC_KINDS = ("softmax", "lp_norm")
 INITS = ("softhebb", "kaiming_uniform")
 
@@ -21,7 +26,12 @@ INITS = ("softhebb", "kaiming_uniform")
 class HebbianSettings(Settings):
     """Switches and constants of one Hebbian layer (see the docstring of evohebb.nn.softhebb_conv)."""
 
-    mode: str = option("soft", choices=MODES, help="competition")
+    mode: str = option("soft", help="the competition: how the learning signal y comes from the activations a, by "
+                                    "registered name (evohebb.plasticity.competition_registry.COMPETITIONS): soft, "
+                                    "hard, topk, basic (none: y = a), bcm, temporal, threshold, or a plug-in's")
+    rule: str = option("softhebb", help="the plasticity rule: how the weights move given x, y and w, by registered "
+                                        "name (evohebb.plasticity.rule_registry.RULES): softhebb (Journé et al.), "
+                                        "oja, or one registered by a plug-in that runs without genome parameters")
     t_inv: float = option(1.0, help="soft-WTA inverse temperature (the softhebb config sets it per layer: "
                                     "model.t_inv)")
     anti_hebbian: bool = option(True, help="soft WTA: negate non-winners' updates")
@@ -50,6 +60,17 @@ class HebbianSettings(Settings):
     sharing: str | None = option(None, choices=AGGREGATIONS,
                                  help="null: conv-native update; else the unrolled SoftHebb of seed 002, "
                                       "per-position updates aggregated per kernel entry")
+
+    def validate(self) -> None:
+        if self.mode not in COMPETITIONS:
+            hint = difflib.get_close_matches(self.mode, list(COMPETITIONS), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(f"mode: {self.mode!r} is not a registered competition; allowed: "
+                              f"{', '.join(map(repr, COMPETITIONS))}{extra}")
+        usable = sorted(n for n, r in RULES.items() if r.runs_without_parameters)
+        if self.rule not in usable:
+            what = "needs genome parameters (evolve networks only)" if self.rule in RULES else "is not registered"
+            raise ConfigError(f"rule: {self.rule!r} {what}; allowed in a Hebbian layer: {', '.join(usable)}")
 
     @classmethod
     def from_kwargs(cls, **kw) -> HebbianSettings:

@@ -1,15 +1,16 @@
-"""Population-batched, unrolled, plastic networks whose neuron-centric ABCD rule comes from a genome.
+"""Population-batched, unrolled, plastic networks whose plasticity rule's parameters come from a genome.
 
 An :class:`UnrolledPlasticNetwork` is a :class:`~evohebb.nn.plastic_layer_stack.PlasticLayerStack` (unrolled
 convs, pooling, linears, tanh) holding the weights of ``P`` individuals, an output head
-(:mod:`evohebb.nn.output_heads`) and the rule's parameters, read from one flat genome per individual through
-its :class:`~evohebb.nn.genome_layout.GenomeLayout` (so an evolution strategy sees one vector).
+(:mod:`evohebb.nn.output_heads`) and the parameters of the rule selected by ``settings.rule`` (a name in
+:data:`~evohebb.plasticity.rule_registry.RULES`), read from one flat genome per individual through its
+:class:`~evohebb.nn.genome_layout.GenomeLayout` (so an evolution strategy sees one vector).
 
-Every neuron group holds ``A`` if presynaptic, ``B`` if postsynaptic and always ``C, D, η``
-(:class:`~evohebb.plasticity.abcd.NeuronCentricABCD`); with ``parameter_sharing="layer"`` one set per group
-is broadcast to its neurons. Optional genome slices: ``out.W`` (evolved initial output weights) and the RPE
-gains. With RPE on, each individual's update is scaled by its dopamine
-(:class:`~evohebb.plasticity.rpe.RewardModulator`).
+The rule declares its parameters and the genome holds them where it says (:mod:`evohebb.nn.rule_parameters`):
+with neuron-centric ABCD (the default) every neuron group holds ``A`` if presynaptic, ``B`` if postsynaptic
+and always ``C, D, η``; with ``parameter_sharing="layer"`` one set per group is broadcast to its neurons.
+Optional genome slices: ``out.W`` (evolved initial output weights) and the RPE gains. With RPE on, each
+individual's update is scaled by its dopamine (:class:`~evohebb.plasticity.rpe.RewardModulator`).
 
 Life cycle: ``load_genomes([P, G])`` → ``reset(weight_seed)`` → repeatedly ``forward(obs)`` / ``update(reward)``.
 """
@@ -28,9 +29,10 @@ from evohebb.nn.layer_specs import LayerSpec
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.nn.output_heads import make_head
 from evohebb.nn.plastic_layer_stack import PlasticLayerStack
-from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams
+from evohebb.nn.rule_parameters import initial_values, rule_slices, rule_states
 from evohebb.plasticity.presynaptic_centering import PresynapticCentering
 from evohebb.plasticity.rpe import RewardModulator
+from evohebb.plasticity.rule_registry import make_rule
 
 __all__ = ["UnrolledPlasticNetwork"]
 
@@ -49,30 +51,52 @@ class UnrolledPlasticNetwork(nn.Module):
         self.in_shape = self.stack.in_shape
         self.head_name = head
         self.head = make_head(head, layers[-1].out_features, settings.exploration_std)
-        self.rule = NeuronCentricABCD()
+        self.rule = make_rule(settings.rule)
         self.modulator = RewardModulator(settings.rpe) if settings.rpe.enabled else None
         self.centering = PresynapticCentering(settings.pre_centering)
-        self.genome_layout = GenomeLayout.from_spec(self._genome_spec())
         n = len(self.stack.layers)
-        self._learning = [settings.plastic_layers == "all" or i == n - 1 for i in range(n)]
-        self._states: list[tuple[NeuronParams, NeuronParams]] = []
+        self.layer_names = [self.stack.groups[post].name for _, post in self.stack.connections]
+        self._learning = self._learning_layers(settings.plastic_layers)
+        self._evolved = self._evolved_layers(settings)
+        self._rule_slices = rule_slices(self.rule, self.stack, settings.parameter_sharing, self._learning,
+                                        every_group=isinstance(settings.plastic_layers, str))
+        self.genome_layout = GenomeLayout.from_spec(self._genome_spec())
+        self._states: list = []
         self._caches: list[dict] = [{} for _ in range(n)]
-        self._evolved_output_w: Tensor | None = None
+        self._evolved_w: dict[int, Tensor] = {}
         self._rpe_gains: tuple[Tensor, Tensor] | None = None
         self._acts: list[tuple[Tensor, Tensor]] | None = None
         self._weight_seed = 0
         self.population = 0
 
     # ---- genome ------------------------------------------------------------------------------------------
+    def _layer_indices(self, names: Sequence[str], field: str) -> list[int]:
+        unknown = [n for n in names if n not in self.layer_names]
+        if unknown:
+            raise ValueError(f"network.{field}: {unknown} are not layers of this network; allowed: "
+                             f"{', '.join(self.layer_names)}")
+        return [i for i, n in enumerate(self.layer_names) if n in names]
+
+    def _learning_layers(self, plastic_layers: str | Sequence[str]) -> list[bool]:
+        n = len(self.layer_names)
+        if plastic_layers == "all":
+            return [True] * n
+        if plastic_layers == "output":
+            return [i == n - 1 for i in range(n)]
+        chosen = self._layer_indices(plastic_layers, "plastic_layers")
+        return [i in chosen for i in range(n)]
+
+    def _evolved_layers(self, s: PlasticNetworkSettings) -> list[int]:
+        """Indices of the layers whose initial weights the genome holds (``evolve_weights``, ``out`` with
+        ``evolve_output_weights``)."""
+        names = set(s.evolve_weights) | ({"out"} if s.evolve_output_weights else set())
+        return self._layer_indices(sorted(names), "evolve_weights")
+
     def _genome_spec(self) -> dict[str, tuple[int, ...]]:
-        s, spec = self.settings, {}
-        for g in self.stack.groups:
-            per_neuron = s.parameter_sharing == "neuron" or (s.parameter_sharing == "layer_outputs"
-                                                              and g.name == "out")
-            for n in g.param_names():
-                spec[f"{g.name}.{n}"] = g.shape if per_neuron else (1,)
-        if s.evolve_output_weights:
-            spec["out.W"] = tuple(self.stack.layers[-1].weight.shape[1:])
+        s = self.settings
+        spec = {r.name: r.shape for r in self._rule_slices}
+        for i in self._evolved:
+            spec[f"{self.layer_names[i]}.W"] = tuple(self.stack.layers[i].weight.shape[1:])
         if s.rpe.evolvable:
             spec["rpe.gain_positive"] = (1,)
             spec["rpe.gain_negative"] = (1,)
@@ -93,19 +117,15 @@ class UnrolledPlasticNetwork(nn.Module):
         return self.genome_layout.split(genomes)
 
     def genome_init(self, generator: torch.Generator | None = None) -> Tensor:
-        """A centre for the search ``[G]``: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``, RPE gains 1,
-        ``out.W`` at the seeded initialisation's scale."""
-        parts = []
-        for name, shape in self.genome_layout.shapes:
-            n = math.prod(shape)
-            if name.startswith("rpe."):
-                parts.append(torch.ones(n))
-            elif name == "out.W":
-                parts.append((torch.rand(n, generator=generator) * 2 - 1) / math.sqrt(shape[1]))
-            elif name.endswith(".eta"):
-                parts.append(torch.rand(n, generator=generator) * 0.1)
-            else:
-                parts.append((torch.rand(n, generator=generator) * 2 - 1) * 0.1)
+        """A centre for the search ``[G]``: the rule's parameters in their declared ranges (neuron-centric
+        ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), evolved weights ``U(±1/√fan_in)`` (the seeded
+        initialisation's scale), RPE gains 1."""
+        parts = initial_values(self._rule_slices, generator)
+        for i in self._evolved:
+            shape = self.genome_layout.shape(f"{self.layer_names[i]}.W")
+            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) / math.sqrt(math.prod(shape[1:])))
+        if self.settings.rpe.evolvable:
+            parts.append(torch.ones(2))
         return torch.cat(parts).to(device=self.device, dtype=self.dtype)
 
     @torch.no_grad()
@@ -118,21 +138,9 @@ class UnrolledPlasticNetwork(nn.Module):
         genomes = genomes.to(device=self.device, dtype=self.dtype).contiguous()
         P = genomes.shape[0]
         named = self.named_genome(genomes)
-
-        def group_params(g) -> NeuronParams:
-            def get(n):
-                t = named.get(f"{g.name}.{n}")
-                if t is None:
-                    return None
-                if n == "eta" and self.settings.eta_scale != 1.0:
-                    t = t * self.settings.eta_scale
-                return t.reshape(P, *[1] * len(g.shape)).expand(P, *g.shape) if t.shape[1:] != g.shape else t
-            return NeuronParams(*(get(n) for n in ("A", "B", "C", "D", "eta")))
-
-        params = [group_params(g) for g in self.stack.groups]
-        self._states = [(_as_map(layer, params[pre], pre=True), _as_map(layer, params[post], pre=False))
-                        for layer, (pre, post) in zip(self.stack.layers, self.stack.connections)]
-        self._evolved_output_w = named["out.W"] if self.settings.evolve_output_weights else None
+        self._states = rule_states(self.rule, self.stack, self._rule_slices, named, self._learning,
+                                   self.settings.eta_scale)
+        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] for i in self._evolved}
         self._rpe_gains = ((named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
                            if self.settings.rpe.evolvable else None)
         if P != self.population:
@@ -154,8 +162,9 @@ class UnrolledPlasticNetwork(nn.Module):
         self._weight_seed = int(weight_seed)
         P = max(self.population, 1)
         self.stack.reset_weights(self._weight_seed)
-        if self._evolved_output_w is not None and self._evolved_output_w.shape[0] == P:
-            self.stack.set_individual_weights(-1, self._evolved_output_w)
+        for i, w in self._evolved_w.items():
+            if w.shape[0] == P:
+                self.stack.set_individual_weights(i, w)
         if self.modulator is not None:
             self.modulator.reset(P, self.device, self.dtype)
         if noise_seeds is None:
@@ -218,10 +227,6 @@ class UnrolledPlasticNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         s = self.settings
-        return (f"in={self.in_shape}, head={self.head_name}, aggregation={s.aggregation}, sharing={s.sharing_mode}, "
-                f"genome={self.genome_size()}, P={self.population}")
+        return (f"in={self.in_shape}, head={self.head_name}, rule={s.rule}, aggregation={s.aggregation}, "
+                f"sharing={s.sharing_mode}, genome={self.genome_size()}, P={self.population}")
 
-
-def _as_map(layer, params: NeuronParams, pre: bool) -> NeuronParams:
-    """A group's parameters shaped as the layer's presynaptic or postsynaptic ``[P, C, H, W]`` map."""
-    return NeuronParams(*(layer.neuron_map(t, pre) for t in params))

@@ -29,7 +29,7 @@ from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes,
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.pipelines.readout_figure import readout_recorder, write_readout_figure
-from evohebb.pipelines.zoo import read_zoo_genome
+from evohebb.pipelines.zoo import check_layout, read_zoo_genome
 from evohebb.run_io import atomic_write_json, read_results
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,16 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     ``readout_figure``: draw how the output layer's weights change over the first seed's episode
     (:mod:`evohebb.pipelines.readout_figure`)."""
     overrides = list(overrides or [])
-    cfg, values, origin = _load_genome(Path(source), genome, overrides, as_trained)
+    if episodes < 1:
+        raise ValueError(f"--episodes: {episodes} is not allowed; allowed: an integer >= 1")
+    cfg, values, origin, layout = _load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
     if max_steps is not None:
         task = dataclasses.replace(task, max_steps=max_steps)
     seeds = evaluation_seeds(episodes, first_seed)
     network = task.build_network()
+    if layout is not None:
+        check_layout(Path(source), layout, network.genome_spec())
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
               "task": cfg.task, "max_steps": task.max_steps}
@@ -103,21 +107,22 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
 
 
 def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
-    """The config (reference conditions, then ``overrides``) and the genome's values of a run folder or zoo file."""
+    """The config (reference conditions, then ``overrides``), the genome's values, where they came from and (zoo
+    files) the genome's stored layout, of a run folder or zoo file."""
     if source.is_dir():
         data = load_config(EvolveConfig, source / "config.yaml")
         values = read_results(source).get(f"{genome}_genome")
         if values is None:
             raise FileNotFoundError(f"{source}/results.json holds no {genome} genome (allowed: {', '.join(GENOMES)}"
                                     "; best_validation needs a run with validation): has it finished a generation?")
-        origin = genome
+        origin, layout = genome, None
         base = config_to_dict(data)
     else:
         zoo = read_zoo_genome(source)
-        base, values, origin = zoo["config"], zoo["genome"], f"zoo:{zoo['name']}"
+        base, values, origin, layout = zoo["config"], zoo["genome"], f"zoo:{zoo['name']}", zoo["layout"]
     extra = [] if as_trained or base.get("task", "carracing") != "carracing" else REFERENCE_CARRACING
     cfg = config_from_dict(EvolveConfig, merge_nested(base, parse_overrides([*extra, *overrides])))
-    return cfg, values, origin
+    return cfg, values, origin, layout
 
 
 def _play_baselines(task, seeds: list[int]) -> dict:

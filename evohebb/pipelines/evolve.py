@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -101,6 +101,12 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     try:
         while generation < cfg.generations and stop.signal_name is None:
             start = time.perf_counter()
+            if cfg.evaluation.max_steps_at(generation) != task.max_steps:   # the episode-length schedule
+                task = replace(task, max_steps=cfg.evaluation.max_steps_at(generation))
+                log.info("generation %d: episodes of up to %d steps from now on", generation, task.max_steps)
+                pool.close()
+                pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
+                problem.attach_pool(pool)
             problem.generation = generation
             searcher.step()
             fitness = searcher.population.evals[:, 0].detach().cpu()
@@ -167,7 +173,7 @@ def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
     """The typed description of what each actor builds, taken from the config."""
     env = cfg.carracing if cfg.task == "carracing" else cfg.classification
     return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
-                          device=str(resolve_device(cfg.device)))
+                          device=str(resolve_device(cfg.device)), plugins=tuple(cfg.plugins))
 
 
 @dataclass

@@ -50,12 +50,34 @@ class EvaluationConfig:
                                                   "on the fixed validation seeds, never used for selection (0: never)")
     validation_episodes: int = option(10, low=1, help="number of validation seeds (tracks)")
     max_steps: int = option(200, low=1, help="cap on every episode's length (env steps)")
+    max_steps_schedule: list[list[int]] = option([], help="[[generation, max_steps], ...]: from that generation on, "
+                                                          "episodes last up to max_steps (e.g. max_steps: 500 with "
+                                                          "[[65, 1000]]: 500-step episodes for generations 0-64, "
+                                                          "then whole 1000-step tracks); [] keeps max_steps")
     num_actors: int = option(2, low=0, help="Ray actors evaluating the population (0: in this process)")
     torch_threads: int = option(1, low=1, help="torch threads per actor")
     l2_penalty: float = option(0.0, low=0.0, help="fitness -= l2_penalty * |genome|^2")
     random_baseline: bool = option(True, help="each generation, also play random actions on the generation's "
                                               "seeds and log their mean return as fitness/random")
     ray_address: str | None = option(None, help="join this Ray cluster (else RAY_ADDRESS, else a local instance)")
+
+
+    def validate(self) -> None:
+        last = 0
+        for entry in self.max_steps_schedule:
+            if len(entry) != 2 or entry[0] <= last or entry[1] < 1:
+                raise ConfigError(f"max_steps_schedule: {self.max_steps_schedule!r} is not allowed; allowed: "
+                                  f"[[generation, max_steps], ...] with generations >= 1 in increasing order and "
+                                  f"max_steps >= 1")
+            last = entry[0]
+
+    def max_steps_at(self, generation: int) -> int:
+        """The episode cap of ``generation`` (``max_steps``, then the schedule's)."""
+        steps = self.max_steps
+        for start, scheduled in self.max_steps_schedule:
+            if generation >= start:
+                steps = scheduled
+        return steps
 
 
 @dataclass

@@ -31,7 +31,15 @@ from typing import NamedTuple
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import linear_geometry
-from evohebb.plasticity.rule import CopyUpdate, NeuronRate, Term
+from evohebb.plasticity.rule import (
+    CopyUpdate,
+    HebbianRule,
+    NeuronRate,
+    RuleInputs,
+    RuleParameter,
+    Term,
+    parameter_values,
+)
 from evohebb.plasticity.weight_sharing import reduce_copies
 
 __all__ = [
@@ -71,9 +79,16 @@ class SynapseParams(NamedTuple):
     eta: Tensor
 
 
-class NeuronCentricABCD:
+class NeuronCentricABCD(HebbianRule):
     """``Δw_ij = (η_i + η_j)/2 · (A_i x_i + B_j y_j + C_i C_j x_i y_j + D_i D_j)``; ``state`` is
     ``(pre_params, post_params)``: :class:`NeuronParams` shaped like ``pre[:, 0]`` and ``post[:, 0]``."""
+
+    parameters = (RuleParameter("A", "pre"), RuleParameter("B", "post"), RuleParameter("C", "neuron"),
+                  RuleParameter("D", "neuron"), RuleParameter("eta", "neuron", positive=True, rate=True))
+
+    def layer_state(self, inputs: RuleInputs) -> tuple[NeuronParams, NeuronParams]:
+        return (NeuronParams(*parameter_values(inputs.pre, NEURON_PARAM_NAMES)),
+                NeuronParams(*parameter_values(inputs.post, NEURON_PARAM_NAMES)))
 
     def copy_update(self, pre: Tensor, post: Tensor, weight: Tensor | None,
                     state: tuple[NeuronParams, NeuronParams]) -> CopyUpdate:
@@ -88,9 +103,15 @@ class NeuronCentricABCD:
             rate=NeuronRate(p.eta, q.eta))
 
 
-class SynapseCentricABCD:
+class SynapseCentricABCD(HebbianRule):
     """``Δw_ij = η_ij (A_ij o_i o_j + B_ij o_i + C_ij o_j + D_ij)`` (Najarro & Risi); ``state`` is
     :class:`SynapseParams`, one value per synapse (per kernel entry on a conv)."""
+
+    parameters = tuple(RuleParameter(n, "synapse") for n in "ABCD") + (
+        RuleParameter("eta", "synapse", positive=True, rate=True),)
+
+    def layer_state(self, inputs: RuleInputs) -> SynapseParams:
+        return SynapseParams(*(inputs.synapse[n] for n in NEURON_PARAM_NAMES))
 
     def copy_update(self, pre: Tensor, post: Tensor, weight: Tensor | None, state: SynapseParams) -> CopyUpdate:
         P, c = post.shape[0], post.shape[2]

@@ -2,14 +2,46 @@
 
 Every function is pure and works on tensors whose competing axis is ``dim`` (channels, ``dim=1``, for
 conv feature maps ``[B, K, H, W]`` and linear activations ``[B, K]``), so one rule serves a conv layer, a
-linear layer and an unrolled layer. Stateful competitions (temporal history) are small objects that own
-no weights.
+linear layer and an unrolled layer. :class:`Competition` is the contract of a competition variant that a
+Hebbian layer selects by name (:mod:`evohebb.plasticity.competition_registry`); stateful variants (temporal
+history, a BCM threshold) are small objects that own their state and no weights.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
+
+
+class Competition:
+    """A competition variant: :meth:`signal` maps a layer's activations ``a`` to its learning signal ``y`` (the
+    postsynaptic activity that the layer's rule then turns into a weight update).
+
+    A variant is built from the layer's settings (:meth:`from_settings`: any object with the fields it reads,
+    e.g. :class:`~evohebb.nn.softhebb_settings.HebbianSettings`) and the number of competing neurons; a variant
+    with state (a history, a threshold) returns it from :meth:`state_dict` (tensors and plain values, for
+    checkpoints) and restores it in :meth:`load_state_dict`. A stateless one inherits the empty defaults.
+    """
+
+    @classmethod
+    def from_settings(cls, settings: Any, n_neurons: int, device: torch.device | str | None = None) -> Competition:
+        return cls()
+
+    def signal(self, a: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        """The learning signal ``y`` (same shape as ``a``) of neurons competing along ``dim``."""
+        raise NotImplementedError
+
+    def __call__(self, a: torch.Tensor, dim: int = 1) -> torch.Tensor:
+        return self.signal(a, dim)
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} has no state; got {sorted(state)}")
 
 
 def winner_mask(u: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -56,11 +88,11 @@ def threshold_competition(u: torch.Tensor, k: float = 2.0, dim: int = 1) -> torc
     return (u > mean + k * std).to(u.dtype)
 
 
-class TemporalCompetition:
+class TemporalCompetition(Competition):
     """Temporal competition: a neuron wins where its activation exceeds the median of its own recent history.
 
     The history holds, per neuron, the last ``window`` samples' mean activation (over positions for conv maps).
-    Before any history exists every neuron with positive activation wins.
+    Before any history exists every neuron with positive activation wins. Settings: ``temporal_window``.
     """
 
     def __init__(self, n_neurons: int, window: int = 500, device: torch.device | str | None = None):
@@ -70,7 +102,12 @@ class TemporalCompetition:
         self.history = torch.zeros(window, n_neurons, device=device)
         self.count = 0
 
-    def __call__(self, u: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    @classmethod
+    def from_settings(cls, settings: Any, n_neurons: int,
+                      device: torch.device | str | None = None) -> TemporalCompetition:
+        return cls(n_neurons, settings.temporal_window, device)
+
+    def signal(self, u: torch.Tensor, dim: int = 1) -> torch.Tensor:
         um = u.movedim(dim, -1)
         if self.count == 0:
             threshold = torch.zeros(um.shape[-1], device=u.device, dtype=u.dtype)

@@ -18,14 +18,23 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from evohebb.plasticity.rule import CopyUpdate, Term
+from evohebb.plasticity.rule import CopyUpdate, HebbianRule, RuleInputs, Term
 
 __all__ = ["SoftHebbRule", "adaptive_rate", "neuron_norms", "normalise_update"]
 
 
-class SoftHebbRule:
+class SoftHebbRule(HebbianRule):
     """``pre`` ``[P, B, Cin, H, W]`` (the layer's input, already padded for non-zero padding modes), ``post`` the
     competition's ``y`` ``[P, B, Cout, Ho, Wo]``, ``state`` the pre-activation ``u`` shaped like ``post``."""
+
+    sharing_modes = ("delta",)        # the decay term has no per-term aggregate
+    needs_preactivation = True
+    runs_without_parameters = True
+
+    def layer_state(self, inputs: RuleInputs) -> Tensor:
+        if inputs.preactivation is None:
+            raise ValueError("the SoftHebb rule needs the layer's pre-activation u (a SoftHebb layer provides it)")
+        return inputs.preactivation.unsqueeze(0)
 
     def copy_update(self, pre: Tensor, post: Tensor, weight: Tensor, state: Tensor) -> CopyUpdate:
         return CopyUpdate(terms=(Term(pre=pre, post=post, name="hebbian"),), decay=(post * state).sum(1),

@@ -32,13 +32,12 @@ import torch.nn.grad
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import ConvGeometry, copy_valid_mask, unfold_patches
-from evohebb.plasticity.rule import CopyUpdate, NeuronRate, Term
+from evohebb.plasticity.rule import SHARING_MODES, CopyUpdate, NeuronRate, Term
 
 __all__ = ["AGGREGATIONS", "CONV_NATIVE", "SHARING_MODES", "aggregate_copies", "reduce_copies"]
 
 AGGREGATIONS = ("max", "min", "median", "mean")
 CONV_NATIVE = "sum"
-SHARING_MODES = ("terms", "delta")
 _LINEAR = ("sum", "mean")
 
 #: elements of one ``[p, c, K, L]`` chunk (float32: 4 bytes each)

@@ -29,12 +29,15 @@ class CheckpointSettings:
 
 @dataclass
 class RunSettings:
-    """Base of every pipeline config: the run's name, seed, device and checkpoints."""
+    """Base of every pipeline config: the run's name, seed, device, checkpoints and plug-ins."""
 
     name: str | None = option(None, help="run name (runs/<name>); default: <pipeline>-<timestamp>")
     seed: int = option(0, low=0, high=2**32 - 1, help="seed of python's random, numpy and torch")
     device: str = option("cpu", help=f"torch device: {DEVICES} (auto: cuda if available, else cpu)")
     checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
+    plugins: list[str] = option([], help="modules that register rules, environments, continual methods, ... "
+                                         "(importable names, e.g. my_lab.rules), imported before the config is "
+                                         "checked and in every Ray actor (evohebb.plugins)")
 
     def validate(self) -> None:
         if not _DEVICE.match(self.device):

@@ -172,3 +172,73 @@ def test_unrolled_sharing_padding_copies_follow_the_padding_mode(aggregation):
             wrong = _per_copy_oracle(F.pad(x, (1, 1, 1, 1)), y, u, w, ConvGeometry(1, 2, 3, 1, 0, 7, 7),
                                      aggregation)
             assert not torch.allclose(normalise_update(wrong), layer._pending, atol=1e-4)
+
+
+def test_oja_rule_without_competition_finds_the_first_principal_direction():
+    """``rule: oja`` with ``mode: basic`` (no competition, y = a): the single neuron's weight converges to the
+    unit-norm first principal direction of a 2-D Gaussian (Oja 1982), not to the second."""
+    torch.manual_seed(0)
+    angle = torch.tensor(0.6)
+    first = torch.stack([angle.cos(), angle.sin()])
+    second = torch.stack([-angle.sin(), angle.cos()])
+    layer = SoftHebbLinear(2, 1, settings=HebbianSettings(mode="basic", rule="oja", eta0=0.02, adaptive_lr=False,
+                                                          init_radius=1.0))
+    w0 = layer.weight.detach().clone()
+    for _ in range(400):
+        z = torch.randn(256, 2) * torch.tensor([2.0, 0.5])   # std 2 along `first`, 0.5 along `second`
+        layer(z[:, :1] * first + z[:, 1:] * second)
+        layer.hebbian_step()
+    w = layer.weight.detach()[0]
+    assert abs(w @ first) / w.norm() > 0.995, (w0, w)
+    assert abs(w @ second) / w.norm() < 0.1
+    assert abs(w.norm() - 1.0) < 0.05, w.norm()
+
+
+def test_a_competition_registered_later_is_selected_by_mode():
+    """``mode`` is checked against the competition registry when the settings are built, so a competition
+    registered by a plug-in (here, in this test) is allowed and used by the layer; an unknown one is refused
+    naming the field, the value and the registered names."""
+    from evohebb.config import ConfigError
+    from evohebb.plasticity.competition import Competition
+    from evohebb.plasticity.competition_registry import COMPETITIONS, register_competition
+
+    class Runner(Competition):
+        """Only the second-strongest neuron learns (runner-up)."""
+
+        def signal(self, a, dim=1):
+            second = a.topk(2, dim=dim).indices.narrow(dim, 1, 1)
+            return torch.zeros_like(a).scatter_(dim, second, 1.0)
+
+    with pytest.raises(ConfigError, match=r"mode: 'runner_up' is not a registered competition; allowed: 'soft', "
+                                          r"'hard', 'topk', 'basic', 'bcm', 'temporal', 'threshold'$"):
+        HebbianSettings(mode="runner_up")
+    register_competition("runner_up")(Runner)
+    try:
+        layer = SoftHebbConv2d(3, 4, 3, padding=1, mode="runner_up")
+        a = layer(torch.randn(2, 3, 5, 5))
+        y = layer.postsynaptic(a)
+        assert torch.equal(y.argmax(1), a.topk(2, dim=1).indices[:, 1]) and torch.equal(y.sum(1), torch.ones(2, 5, 5))
+        assert layer.plasticity_state() == {}
+    finally:
+        COMPETITIONS.pop("runner_up")
+
+
+@pytest.mark.parametrize(("mode", "keys"), [("soft", {}), ("bcm", {"bcm": {"theta"}}),
+                                            ("temporal", {"temporal": {"history", "count"}})])
+def test_plasticity_state_keeps_its_checkpoint_keys(mode, keys):
+    """Checkpoints of earlier runs hold the competition's state under ``bcm`` / ``temporal``: the keys stay, a
+    saved state restores the layer exactly, and a state of another mode is refused by name."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 3, 6, 6)
+    layer = SoftHebbConv2d(3, 4, 3, padding=1, mode=mode, temporal_window=4)
+    layer(x)
+    layer.hebbian_step()
+    state = layer.plasticity_state()
+    assert {name: set(sub) for name, sub in state.items()} == keys
+    copy = SoftHebbConv2d(3, 4, 3, padding=1, mode=mode, temporal_window=4)
+    copy.load_state_dict(layer.state_dict())
+    copy.load_plasticity_state(state)
+    a = torch.randn(3, 4, 6, 6)
+    assert torch.equal(copy.postsynaptic(a), layer.postsynaptic(a))
+    with pytest.raises(ValueError, match=r"plasticity state \['scaling'\] does not fit this layer"):
+        copy.load_plasticity_state({"scaling": {"rate": torch.zeros(4)}})

@@ -5,10 +5,17 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
 from evohebb.config import load_config
 from evohebb.pipelines.softhebb import lr_factor, run_softhebb
 from evohebb.pipelines.softhebb_config import SoftHebbConfig
+from evohebb.plasticity.competition import Competition
+from evohebb.plasticity.competition_registry import COMPETITIONS, register_competition
+from evohebb.plasticity.rule import CopyUpdate, HebbianRule, Term
+from evohebb.plasticity.rule_registry import RULES, register_rule
+from evohebb.run_io import CheckpointManager
 
 
 def _class_images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, list[int]]:
@@ -178,3 +185,84 @@ def test_readout_from_another_runs_hebbian_network(cifar_root, tmp_path):
                                                f"unsupervised.from_run={tmp_path / 'hebbian_only'}"])
     with pytest.raises(ConfigError, match=r"unsupervised\.from_run.*does not fit model"):
         run_softhebb(other, tmp_path / "other")
+
+
+# ---------------------------------------------- a rule and a competition defined only here, selected by name
+class MarginWTA(Competition):
+    """k-WTA with a margin: at each position every neuron within ``competition_k`` of the winner learns (1), the
+    others do not (0). It counts its calls (its state, checkpointed) and keeps the activations it saw (a spy)."""
+
+    seen: list = []
+
+    def __init__(self, margin: float):
+        self.margin, self.calls = margin, torch.zeros((), dtype=torch.long)
+
+    @classmethod
+    def from_settings(cls, settings, n_neurons, device=None):
+        return cls(settings.competition_k)
+
+    def signal(self, a, dim=1):
+        MarginWTA.seen.append(a.clone())
+        self.calls += 1
+        return (a >= a.amax(dim, keepdim=True) - self.margin).to(a.dtype)
+
+    def state_dict(self):
+        return {"calls": self.calls.clone()}
+
+    def load_state_dict(self, state):
+        self.calls.copy_(state["calls"])
+
+
+class InstarRule(HebbianRule):
+    """Grossberg's instar (competitive learning): ``Δw_k = Σ y_k (x − w_k)``, each learning kernel moves toward
+    its input patch. It keeps what it was given (a spy)."""
+
+    runs_without_parameters = True     # no genome: a SoftHebb layer can use it
+    sharing_modes = ("delta",)         # a decay term
+    seen: list = []
+
+    def copy_update(self, pre, post, weight, state=None):
+        InstarRule.seen.append((pre.clone(), post.clone(), weight.clone()))
+        return CopyUpdate(terms=(Term(pre=pre, post=post, name="hebbian"),), decay=post.sum(1), weight=weight)
+
+
+@pytest.fixture
+def instar_and_margin_wta():
+    """Registered under their names for one test only (the registries are global)."""
+    register_competition("margin_wta")(MarginWTA)
+    register_rule("instar")(InstarRule)
+    MarginWTA.seen.clear()
+    InstarRule.seen.clear()
+    yield
+    COMPETITIONS.pop("margin_wta")
+    RULES.pop("instar")
+
+
+def test_a_rule_and_a_competition_defined_in_a_test_run_through_the_pipeline(cifar_root, tmp_path,
+                                                                             instar_and_margin_wta):
+    """``hebbian.rule=instar hebbian.mode=margin_wta`` from a SoftHebb config: the layer's learning signal is the
+    competition's, and every Hebbian update of the real pipeline equals a dense oracle of the instar rule
+    (``W += eta0 · Δ / max|Δ|``, ``Δ_k = Σ_{n,l} y_nkl (x_nl − w_k)``); the competition's state is checkpointed."""
+    cfg = load_config(SoftHebbConfig, None, [
+        f"data.data_dir={cifar_root}", "hebbian.rule=instar", "hebbian.mode=margin_wta", "hebbian.competition_k=0.3",
+        "hebbian.adaptive_lr=false", "model.n_layers=1", "model.channels=[8]", "model.eta0=[0.05]",
+        "data.train_subset=100", "data.test_subset=50", "readout.epochs=1", "readout.feature_dtype=float32",
+        "receptive_fields=false"])
+    results = run_softhebb(cfg, tmp_path)
+    assert results["unsupervised_updates"] == 10 == len(InstarRule.seen) == len(MarginWTA.seen)
+
+    for (pre, post, w), a, (_, _, w_next) in zip(InstarRule.seen, MarginWTA.seen, InstarRule.seen[1:]):
+        margin_winners = (a >= a.amax(1, keepdim=True) - 0.3).float()
+        assert torch.equal(post[0], margin_winners)                    # the rule learns from the competition
+        assert margin_winners.sum(1).max() > 1                          # ... which lets several neurons learn
+        k = w.shape[-1]
+        patches = F.unfold(pre[0], k)                                   # [B, Cin*k*k, L]
+        y = post[0].flatten(2)                                          # [B, K, L]
+        w_flat = w[0].reshape(w.shape[1], -1)
+        delta = torch.einsum("bkl,bdl->kd", y, patches) - y.sum((0, 2))[:, None] * w_flat
+        expected = w_flat + 0.05 * delta / delta.abs().max()
+        assert torch.allclose(w_next[0].reshape(w.shape[1], -1), expected, atol=1e-5)
+        assert not torch.allclose(w_next, w)
+
+    saved = CheckpointManager(tmp_path / "checkpoints").load_latest()
+    assert list(saved["plasticity"].values()) == [{"margin_wta": {"calls": torch.tensor(10)}}]
