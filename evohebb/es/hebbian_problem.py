@@ -63,4 +63,5 @@ class HebbianProblem(Problem):
             "evaluation_s": seconds,
             "failed_evaluations": float(len(result.failed)),
             "actor_restarts": float(result.actor_restarts),
+            "actors": float(result.actors),
         }
