@@ -1,13 +1,14 @@
 """Which Ray actors a pool has: those placed and ready, those waiting for a CPU, growth and shrinking.
 
 An actor asked for is *pending* until its first call (``pid``) answers, i.e. until Ray has placed it on a node with
-a free CPU and built it there. A pending actor that is not ready within ``placement_timeout_s`` is given up: the
-pool shrinks, and its work stays with the actors that are there (a cluster that lost a node and has no spare CPU
-never places a replacement, and nothing may wait on it). Between generations :meth:`ActorFleet.top_up` asks for
-actors up to the target where the cluster has free CPUs: ``size="auto"`` targets one actor per CPU of the cluster
-(so the CPUs of nodes that joined, the autoscaler's new nodes, get actors), a fixed size refills up to that size
-(after a lost node came back). Actors held by other jobs are never counted on: only free CPUs get new actors.
-Ids are never reused, so a slice that failed on an actor can avoid that actor by id.
+a free CPU and built it there. A pending actor that Ray has not placed within ``placement_timeout_s`` is given up
+(one placed but still building is waited for): the pool shrinks, and its work stays with the actors that are there
+(a cluster that lost a node and has no spare CPU never places a replacement, and nothing may wait on it). Between
+generations :meth:`ActorFleet.top_up` asks for actors up to the target where the cluster has free CPUs:
+``size="auto"`` targets one actor per CPU of the cluster (so the CPUs of nodes that joined, the autoscaler's new
+nodes, get actors), a fixed size refills up to that size (after a lost node came back). Actors held by other jobs
+are never counted on: only free CPUs get new actors. Ids are never reused, so a slice that failed on an actor can
+avoid that actor by id.
 """
 
 from __future__ import annotations
@@ -30,7 +31,22 @@ class NoActorsLeftError(RuntimeError):
 class _Pending:
     actor: object            # the actor handle
     ready: object            # ObjectRef of its first call: resolves once the actor is placed and built
-    deadline: float          # time.monotonic() after which it is given up
+    deadline: float          # time.monotonic() after which it is given up, unless placed by then
+    placed: bool = False     # a worker process holds it (it is being built): never given up
+
+
+def _placed(actor) -> bool:
+    """Whether Ray has given ``actor`` a worker process (it may still be building).
+
+    Ray has no public call for this without its dashboard; the GCS actor table (``ray._private.state``, ray 2.60)
+    has it: the pid is set once a worker is leased, 0 while the actor waits for a node with a free CPU.
+    """
+    from ray._private import state
+    try:
+        return bool(state.actors(actor._actor_id.hex()).get("Pid"))
+    except Exception as err:   # noqa: BLE001 - another Ray version: fall back to the timer alone
+        log.debug("the actor table did not say where an actor is (%s): giving it up on the timer", err)
+        return False
 
 
 def cluster_cpus() -> tuple[int, int]:
@@ -74,7 +90,7 @@ class ActorFleet:
         if missing > 0:
             for _ in range(missing):
                 self._ask()
-            log.info("the cluster has %d CPUs now: asking for %d more actors (%d in the pool)", total, missing,
+            log.info("the cluster has %d CPU(s) now: asking for %d more actor(s), %d in the pool", total, missing,
                      len(self))
 
     def replace(self, actor_id: int, reason: str) -> int:
@@ -115,24 +131,26 @@ class ActorFleet:
     def expire(self) -> None:
         """Give up the pending actors past their deadline; say once how large the pool is now."""
         now = time.monotonic()
-        late = [actor_id for actor_id, p in self.pending.items() if p.deadline <= now]
+        for p in self.pending.values():
+            if not p.placed and p.deadline <= now:
+                p.placed = _placed(p.actor)   # placed but still building (a slow start): wait for it
+        late = [actor_id for actor_id, p in self.pending.items() if not p.placed and p.deadline <= now]
         for actor_id in late:
             self._kill(self.pending.pop(actor_id).actor)
         if late:
             total, _ = cluster_cpus()
             self.last_error = (f"no actor could be placed within placement_timeout_s={self.placement_timeout_s:g} s "
                                f"(the cluster has {total} CPUs now)")
-            log.warning("%d actors could not be placed within %g s: the pool shrinks to %d actors (the cluster "
-                        "has %d CPUs now); their work goes to the actors left", len(late),
+            log.warning("%d actor(s) not placed within %g s, given up: the pool shrinks to %d actor(s), the "
+                        "cluster has %d CPU(s) now; their work goes to the actors left", len(late),
                         self.placement_timeout_s, len(self), total)
         if not self:
             raise NoActorsLeftError(f"no Ray actor is left to evaluate the population: {self.last_error}")
 
     def seconds_to_deadline(self) -> float | None:
         """Seconds until the next pending actor is given up (None: nothing is pending)."""
-        if not self.pending:
-            return None
-        return max(0.0, min(p.deadline for p in self.pending.values()) - time.monotonic())
+        deadlines = [p.deadline for p in self.pending.values() if not p.placed]
+        return max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
 
     def close(self) -> None:
         for actor in [*self.ready.values(), *(p.actor for p in self.pending.values())]:

@@ -54,9 +54,9 @@ class EvaluationConfig:
                                            "per CPU of the cluster, re-checked every generation so that "
                                            "nodes that join get actors)")
     placement_timeout_s: float = option(30.0, low=0.0, low_inclusive=False,
-                                        help="an actor (a lost node's replacement, a new one) not placed and ready "
-                                             "within this many seconds is given up: the pool shrinks, its work "
-                                             "goes to the actors left")
+                                        help="an actor (a lost node's replacement, a new one) that Ray has not "
+                                             "placed on a node within this many seconds is given up: the pool "
+                                             "shrinks, its work goes to the actors left")
     torch_threads: int = option(1, low=1, help="torch threads per actor")
     l2_penalty: float = option(0.0, low=0.0, help="fitness -= l2_penalty * |genome|^2")
     random_baseline: bool = option(True, help="each generation, also play random actions on the generation's "

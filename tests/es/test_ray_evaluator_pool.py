@@ -109,7 +109,7 @@ def test_unplaceable_actor_is_not_waited_on_then_given_up(local_ray, reference, 
         pool.close()
     assert len(pool.fleet.ready) == 0   # closed
     shrink = [r.getMessage() for r in caplog.records if "the pool shrinks" in r.getMessage()]
-    assert len(shrink) == 1 and "shrinks to 2 actors (the cluster has 2 CPUs now)" in shrink[0]
+    assert len(shrink) == 1 and "shrinks to 2 actor(s), the cluster has 2 CPU(s) now" in shrink[0]
     assert result.actors == 2
 
 
