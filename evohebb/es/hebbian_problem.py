@@ -64,4 +64,5 @@ class HebbianProblem(Problem):
             "failed_evaluations": float(len(result.failed)),
             "actor_restarts": float(result.actor_restarts),
             "actors": float(result.actors),
+            "pool_size": float(result.pool_size),
         }

@@ -43,6 +43,7 @@ class PopulationResult:
     actor_restarts: int = 0
     returns: np.ndarray | None = None    # [N, episodes] (NaN rows for failed individuals)
     actors: int = 0                      # Ray actors that evaluated part of it (0: in this process)
+    pool_size: int = 0                   # actors in the pool when it began (ready or being placed)
 
 
 @dataclass
@@ -110,7 +111,8 @@ class RayEvaluatorPool:
         n = genomes.shape[0]
         # one slice per actor, pending ones included: an idle actor takes the next slice, so a slice meant for
         # an actor that is never placed is evaluated by one that is there
-        queue = deque(_split(0, n, len(fleet)))
+        pool_size = len(fleet)
+        queue = deque(_split(0, n, pool_size))
         fitness = np.full(n, np.nan)
         returns = np.full((n, len(seeds)), np.nan)
         env_steps, failed, restarts, used = 0, [], 0, set()
@@ -179,7 +181,7 @@ class RayEvaluatorPool:
                 raise EvaluationFailedError("every individual failed; first error: individual "
                                             f"{failed[0][0]}: {failed[0][1]}")
             fitness[~ok] = fitness[ok].min()
-        return PopulationResult(fitness, env_steps, failed, restarts, returns, actors=len(used))
+        return PopulationResult(fitness, env_steps, failed, restarts, returns, actors=len(used), pool_size=pool_size)
 
 
 def _split(start: int, stop: int, parts: int, attempt: int = 0, avoid_actor: int | None = None) -> list[_Job]:

@@ -128,7 +128,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "evaluation/env_steps": problem.last_stats["env_steps"],
                        "evaluation/failed": problem.last_stats["failed_evaluations"],
                        "evaluation/actor_restarts": problem.last_stats["actor_restarts"],
-                       "evaluation/actors": problem.last_stats["actors"]}
+                       "evaluation/actors": problem.last_stats["actors"],
+                       "evaluation/pool_size": problem.last_stats["pool_size"]}
             if baseline_envs is not None:   # random actions on this generation's seeds, for comparison
                 seeds = problem.seeds
                 randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])

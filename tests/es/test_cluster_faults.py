@@ -17,7 +17,7 @@ from evohebb.cli import main
 from evohebb.es.local_cluster import EvolveDriver, LocalCluster
 from evohebb.run_io import read_metrics
 
-GENERATIONS = 7
+GENERATIONS = 9   # of the reference; each run compares its generations with its first ones
 
 
 def _args(data_dir, *extra: str) -> list[str]:
@@ -35,6 +35,11 @@ def _finish(driver: EvolveDriver, timeout_s: float) -> None:
 
 def _history(run_dir: Path) -> list[tuple[int, float, float]]:
     return [(m["step"], m["fitness/best"], m["fitness/mean"]) for m in read_metrics(run_dir)]
+
+
+def _equals_reference(run_dir: Path, reference: list, generations: int) -> None:
+    history = _history(run_dir)
+    assert len(history) == generations and history == reference[:generations]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +77,7 @@ def _listeners_beyond_loopback(pids: set[int]) -> list[str]:
     for line in out.splitlines():
         owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
         local = line.split()[3]
-        if owners & pids and not local.startswith(("127.0.0.1:", "[::1]:")):
+        if owners & pids and not local.startswith(("127.0.0.1:", "[::1]:", "[::ffff:127.0.0.1]:")):
             wide.append(line)
     return wide
 
@@ -82,6 +87,16 @@ def _process_groups(pgids: set[int]) -> set[int]:
     return {int(pid) for pid, pgid in (line.split() for line in out.splitlines()) if int(pgid) in pgids}
 
 
+def _wait_for_both_actors(driver: EvolveDriver, timeout_s: float = 120) -> None:
+    """Until a generation was evaluated by both actors (the second one may start a generation late)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        driver.wait_for_generations(driver.generations_done() + 1)
+        if read_metrics(driver.run_dir)[-1]["evaluation/actors"] == 2:
+            return
+    pytest.fail(f"no generation on 2 actors within {timeout_s} s:\n{driver.text()[-3000:]}")
+
+
 @pytest.mark.slow
 def test_lost_worker_node_run_completes_with_the_uninterrupted_history(cluster, reference, mnist_like_dir, tmp_path):
     """2 actors on 2 nodes of 1 CPU; the worker node is killed mid-generation: its replacement can never be placed
@@ -89,22 +104,22 @@ def test_lost_worker_node_run_completes_with_the_uninterrupted_history(cluster, 
     on the head, with the uninterrupted run's numbers."""
     (node,) = _worker_nodes(cluster, 1)
     run = tmp_path / "lost"
-    driver = cluster.start_driver(run, [*_args(mnist_like_dir, f"generations={GENERATIONS}", "evaluation.num_actors=2",
+    driver = cluster.start_driver(run, [*_args(mnist_like_dir, "generations=6", "evaluation.num_actors=2",
                                            "evaluation.placement_timeout_s=5"),
                                     "--runs-root", str(tmp_path), "--name", "lost"])
-    driver.wait_for_generations(2)
+    _wait_for_both_actors(driver)
     ours = _process_groups({p.pid for p in cluster.nodes} | {driver.process.pid})
     assert _listeners_beyond_loopback(ours) == []
     cluster.kill_node(node)
     killed = time.monotonic()
     _finish(driver, timeout_s=180)
     log = driver.text()
-    assert _history(run) == reference
+    _equals_reference(run, reference, 6)
     assert re.search(r"actor \d died while evaluating individuals \d\.\.\d", log), log[-3000:]
     assert re.search(r"not placed within 5 s, given up: the pool shrinks to 1 actor\(s\), the cluster has \d CPU",
                      log), log[-3000:]
     actors = [m["evaluation/actors"] for m in read_metrics(run)]
-    assert actors[:2] == [2, 2] and actors[-1] == 1
+    assert 2 in actors and actors[-1] == 1
     # the generations after the kill: one actor's work plus one placement timeout, not a stall
     assert time.monotonic() - killed < 120
 
@@ -126,14 +141,17 @@ def test_node_that_joins_gets_actors_from_the_next_generation(cluster, reference
     finally:
         os.kill(driver.process.pid, signal.SIGCONT)
     _finish(driver, timeout_s=180)
-    assert _history(run) == reference
-    actors = [m["evaluation/actors"] for m in read_metrics(run)]
+    _equals_reference(run, reference, GENERATIONS)
+    metrics = read_metrics(run)
+    pool = [m["evaluation/pool_size"] for m in metrics]
+    actors = [m["evaluation/actors"] for m in metrics]
     log = driver.text()
     assert log.count("asking for 1 more actor(s), 2 in the pool") == 1, log[-3000:]
-    # generations done before the join: 1 actor; the one in flight at the pause started before the join; the next
-    # asks for the new actor, which evaluates as soon as it is built (a few seconds), from then on 2
-    assert set(actors[:before]) == {1}
-    assert actors[-2:] == [2, 2] and 2 in actors[before + 1:before + 3], actors
+    # generations done before the join: 1 actor; the one in flight at the pause began before the join; the next
+    # one asks for an actor on the new node. That actor evaluates once it is built (seconds: here a generation
+    # or two, on a real run's minute-long generations within the first); until then the other takes its slice
+    assert set(pool[:before]) == {1} and set(pool[before + 1:]) == {2}, pool
+    assert set(actors[:before]) == {1} and actors[-1] == 2 and actors == sorted(actors), actors
 
 
 @pytest.mark.slow
@@ -142,15 +160,17 @@ def test_killed_driver_resumes_on_the_same_cluster_with_the_uninterrupted_histor
     """The driver (the head's job) is SIGKILLed mid-run; `--resume runs/<name>` on the same cluster continues from
     the last checkpoint (checkpoint.every=1: the generation in flight is what is lost) to the same numbers."""
     run = tmp_path / "driver"
-    driver = cluster.start_driver(run, [*_args(mnist_like_dir, f"generations={GENERATIONS}",
-                                           "evaluation.num_actors=auto"),
+    driver = cluster.start_driver(run, [*_args(mnist_like_dir, "generations=5", "evaluation.num_actors=auto"),
                                     "--runs-root", str(tmp_path), "--name", "driver"])
     driver.wait_for_generations(3)
+    logged = driver.generations_done()
     driver.kill()
     assert not (run / "results.json").exists()
     assert sorted((run / "checkpoints").glob("ckpt-*.pt")), "no checkpoint before the kill"
 
     resumed = cluster.start_driver(run, ["--resume", str(run)])
     _finish(resumed, timeout_s=180)
-    assert re.search(r"resumed .* at generation [3-9]", resumed.text()), resumed.text()[-3000:]
-    assert _history(run) == reference
+    # what is lost: the generation in flight, and one logged whose checkpoint the kill interrupted
+    resumed_at = int(re.search(r"resumed \S+ at generation (\d+)", resumed.text()).group(1))
+    assert logged - 1 <= resumed_at <= logged
+    _equals_reference(run, reference, 5)
