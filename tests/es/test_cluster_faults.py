@@ -174,3 +174,42 @@ def test_killed_driver_resumes_on_the_same_cluster_with_the_uninterrupted_histor
     resumed_at = int(re.search(r"resumed \S+ at generation (\d+)", resumed.text()).group(1))
     assert logged - 1 <= resumed_at <= logged
     _equals_reference(run, reference, 5)
+
+
+def test_no_placeable_actor_stops_with_a_checkpoint_and_how_to_resume(local_ray, mnist_like_dir, tmp_path, caplog):
+    """Every CPU of the (local) cluster is held by another job: the run's actor is never placed. After
+    placement_timeout_s the run stops with a checkpoint and an error saying how to resume; once CPUs are free
+    again, `--resume` completes it."""
+    from evohebb.es.actor_fleet import NoActorsLeftError
+
+    blocker = local_ray.remote(num_cpus=1)(_CpuHolder)
+    holders = [blocker.remote() for _ in range(2)]
+    local_ray.get([h.ready.remote() for h in holders])
+    run = tmp_path / "starved"
+    try:
+        with pytest.raises(NoActorsLeftError) as stopped:
+            main(["evolve", *_args(mnist_like_dir, "generations=2", "evaluation.max_steps=30",
+                                   "evaluation.num_actors=1", "evaluation.placement_timeout_s=2"),
+                  "--runs-root", str(tmp_path), "--name", "starved"])
+    finally:
+        for holder in holders:
+            local_ray.kill(holder)
+    message = str(stopped.value)
+    assert "not placed" in message or "no actor could be placed" in message
+    assert f"--resume {run}" in message and "checkpoint written after 0 generations" in message
+    assert (run / "checkpoints" / "ckpt-00000000.pt").exists()
+    assert main(["evolve", "--resume", str(run)]) == 0
+    assert [m["step"] for m in read_metrics(run)] == [0, 1]
+
+
+class _CpuHolder:
+    """Holds one CPU of the cluster (another job's actor)."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def test_num_actors_must_be_a_count_or_auto(tmp_path, caplog):
+    assert main(["evolve", "evaluation.num_actors=-1", "--runs-root", str(tmp_path)]) == 2
+    message = " ".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert "evaluation.num_actors: -1" in message and "an integer >= 0 or 'auto'" in message
