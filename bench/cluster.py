@@ -36,8 +36,9 @@ def emit(name, value, unit, baseline=None, ratio=None, **extra):
 
 
 def run(cluster: LocalCluster, runs: Path, name: str, args: argparse.Namespace, num_actors: str,
-        kill_node_after: int | None = None) -> list[float]:
-    """One evolve run on the cluster; its per-generation wall times (the node killed after that many generations)."""
+        kill_node_after: int | None = None) -> tuple[list[float], list[float]]:
+    """One evolve run on the cluster (the node killed after that many generations); its per-generation wall times
+    and its fitness history (best and mean, generation by generation)."""
     driver = cluster.start_driver(runs / name, [
         str(CONFIG), f"generations={args.generations}", f"algorithm.popsize={args.popsize}",
         f"evaluation.max_steps={args.max_steps}", "evaluation.validation_every=0", "evaluation.random_baseline=false",
@@ -52,7 +53,7 @@ def run(cluster: LocalCluster, runs: Path, name: str, args: argparse.Namespace, 
         raise RuntimeError(f"{name} failed (exit status {code}):\n{driver.text()[-3000:]}")
     metrics = read_metrics(runs / name)
     log.info("%s: actors per generation %s", name, [int(m["evaluation/actors"]) for m in metrics])
-    return [m["time/generation_s"] for m in metrics]
+    return [m["time/generation_s"] for m in metrics], [(m["fitness/best"], m["fitness/mean"]) for m in metrics]
 
 
 def per_minute(times: list[float]) -> float:
@@ -73,18 +74,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, LocalCluster() as cluster:
         runs = Path(tmp)
         cluster.start_head(num_cpus=1)
-        one = run(cluster, runs, "one-node", args, "auto")
+        one, reference = run(cluster, runs, "one-node", args, "auto")
         emit("cluster_generations_per_min_1_node", per_minute(one), "gen/min", **settings)
         for _ in range(args.nodes - 1):
             cluster.add_node(num_cpus=1)
-        many = run(cluster, runs, "many-nodes", args, "auto")
+        many, history = run(cluster, runs, "many-nodes", args, "auto")
         rate = per_minute(many)
         emit(f"cluster_generations_per_min_{args.nodes}_nodes", rate, "gen/min", round(per_minute(one), 3),
-             rate / per_minute(one), **settings)
-        failed = run(cluster, runs, "node-lost", args, str(args.nodes), kill_node_after=2)
+             rate / per_minute(one), same_history_as_1_node=history == reference, **settings)
+        failed, history = run(cluster, runs, "node-lost", args, str(args.nodes), kill_node_after=2)
         lost, straight = sum(failed), sum(many)
         emit("cluster_node_failure_run_s", lost, "s", round(straight, 3), lost / straight,
-             placement_timeout_s=args.placement_timeout, **settings)
+             placement_timeout_s=args.placement_timeout, same_history_as_1_node=history == reference, **settings)
         emit("cluster_node_failure_time_lost_s", lost - straight, "s", None, None,
              placement_timeout_s=args.placement_timeout, **settings)
 
