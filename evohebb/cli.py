@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from evohebb.config import ConfigError, load_config
+from evohebb.es.actor_fleet import NoActorsLeftError
 from evohebb.es.generation_seeds import TEST_FIRST_SEED
 from evohebb.pipelines.zoo import ZooFileError
 from evohebb.run_io import (
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return args.func(args)
-    except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError, ZooFileError) as error:
+    except (ConfigError, RunExistsError, FileNotFoundError, CheckpointError, ZooFileError, NoActorsLeftError) as error:
         log.error("%s", error)
         return 2
 

@@ -63,4 +63,6 @@ class HebbianProblem(Problem):
             "evaluation_s": seconds,
             "failed_evaluations": float(len(result.failed)),
             "actor_restarts": float(result.actor_restarts),
+            "actors": float(result.actors),
+            "pool_size": float(result.pool_size),
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from evohebb.config import config_to_dict
+from evohebb.es.actor_fleet import NoActorsLeftError
 from evohebb.es.evaluation_task import EvaluationTask
 from evohebb.es.generation_seeds import validation_seeds
 from evohebb.es.hebbian_problem import HebbianProblem
@@ -51,7 +52,12 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     if cfg.evaluation.num_actors:
         connect_ray(cfg.evaluation.ray_address, num_cpus=None)
     baseline_envs = task.build_envs(cfg.evaluation.episodes_per_individual) if cfg.evaluation.random_baseline else None
-    pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
+
+    def new_pool(task: EvaluationTask) -> RayEvaluatorPool:
+        return RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads,
+                                placement_timeout_s=cfg.evaluation.placement_timeout_s)
+
+    pool = new_pool(task)
     checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
 
     state = checkpoints.load_latest() if resume else None
@@ -76,16 +82,21 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     problem.attach_pool(pool)
     metrics = MetricsLogger(run_dir, resume_step=generation - 1 if state is not None else None)
 
+    def checkpoint_state(gen_done: int) -> dict:
+        return {"searcher": searcher_state(searcher), "generation": gen_done, "best": best,
+                "best_validation": best_validation, "rng": capture_rng_state(), "config": config_to_dict(cfg)}
+
     def save(gen_done: int, metric: float):
-        checkpoints.save({"searcher": searcher_state(searcher), "generation": gen_done, "best": best,
-                          "best_validation": best_validation, "rng": capture_rng_state(),
-                          "config": config_to_dict(cfg)}, step=gen_done, metric=metric)
+        checkpoints.save(checkpoint_state(gen_done), step=gen_done, metric=metric)
 
     def validate(gen: int) -> dict[str, float]:
         """The search centre on the fixed validation seeds (the curve that says whether the rule learns)."""
         nonlocal best_validation
         centre = center_of(searcher).detach().cpu()
-        played = pool.evaluate(centre.unsqueeze(0), validation_seeds(cfg.evaluation.validation_episodes))
+        try:
+            played = pool.evaluate(centre.unsqueeze(0), validation_seeds(cfg.evaluation.validation_episodes))
+        except NoActorsLeftError as err:
+            raise _stopped_without_actors(err, checkpoints, before, run_dir) from None
         returns = played.returns[0]
         mean = float(returns.mean())
         if mean > best_validation["mean"]:
@@ -105,10 +116,14 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                 task = replace(task, max_steps=cfg.evaluation.max_steps_at(generation))
                 log.info("generation %d: episodes of up to %d steps from now on", generation, task.max_steps)
                 pool.close()
-                pool = RayEvaluatorPool(task, cfg.evaluation.num_actors, torch_threads=cfg.evaluation.torch_threads)
+                pool = new_pool(task)
                 problem.attach_pool(pool)
             problem.generation = generation
-            searcher.step()
+            before = checkpoint_state(generation)   # written if the cluster has no actor left mid-generation
+            try:
+                searcher.step()
+            except NoActorsLeftError as err:
+                raise _stopped_without_actors(err, checkpoints, before, run_dir) from None
             fitness = searcher.population.evals[:, 0].detach().cpu()
             top = int(fitness.argmax())
             if float(fitness[top]) > best["fitness"]:
@@ -122,7 +137,9 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "time/env_steps_per_s": problem.last_stats["env_steps_per_s"],
                        "evaluation/env_steps": problem.last_stats["env_steps"],
                        "evaluation/failed": problem.last_stats["failed_evaluations"],
-                       "evaluation/actor_restarts": problem.last_stats["actor_restarts"]}
+                       "evaluation/actor_restarts": problem.last_stats["actor_restarts"],
+                       "evaluation/actors": problem.last_stats["actors"],
+                       "evaluation/pool_size": problem.last_stats["pool_size"]}
             if baseline_envs is not None:   # random actions on this generation's seeds, for comparison
                 seeds = problem.seeds
                 randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])
@@ -167,6 +184,17 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     log.info("%s: best fitness %.3f (generation %d) after %d generations", run_dir, best["fitness"],
              best["generation"], generation)
     return results
+
+
+def _stopped_without_actors(err: NoActorsLeftError, checkpoints: CheckpointManager, state: dict,
+                            run_dir: Path) -> NoActorsLeftError:
+    """Checkpoint the generations done; the error to raise says how to resume."""
+    checkpoints.save(state, step=state["generation"])
+    message = (f"{err}; checkpoint written after {state['generation']} generations: once the cluster has CPUs "
+               f"again, continue with `evohebb evolve --resume {run_dir}` (on a cluster: `python -m runners.submit "
+               f"--address ... -- --resume {run_dir}`)")
+    log.error("%s", message)
+    return NoActorsLeftError(message)
 
 
 def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:

@@ -54,15 +54,22 @@ class EvaluationConfig:
                                                           "episodes last up to max_steps (e.g. max_steps: 500 with "
                                                           "[[65, 1000]]: 500-step episodes for generations 0-64, "
                                                           "then whole 1000-step tracks); [] keeps max_steps")
-    num_actors: int = option(2, low=0, help="Ray actors evaluating the population (0: in this process)")
+    num_actors: int | str = option(2, help="Ray actors evaluating the population (0: in this process; 'auto': one "
+                                           "per CPU of the cluster, re-checked every generation so that "
+                                           "nodes that join get actors)")
+    placement_timeout_s: float = option(30.0, low=0.0, low_inclusive=False,
+                                        help="an actor (a lost node's replacement, a new one) that Ray has not "
+                                             "placed on a node within this many seconds is given up: the pool "
+                                             "shrinks, its work goes to the actors left")
     torch_threads: int = option(1, low=1, help="torch threads per actor")
     l2_penalty: float = option(0.0, low=0.0, help="fitness -= l2_penalty * |genome|^2")
     random_baseline: bool = option(True, help="each generation, also play random actions on the generation's "
                                               "seeds and log their mean return as fitness/random")
     ray_address: str | None = option(None, help="join this Ray cluster (else RAY_ADDRESS, else a local instance)")
 
-
     def validate(self) -> None:
+        if self.num_actors != "auto" and not (isinstance(self.num_actors, int) and self.num_actors >= 0):
+            raise ConfigError(f"num_actors: {self.num_actors!r} is not allowed; allowed: an integer >= 0 or 'auto'")
         last = 0
         for entry in self.max_steps_schedule:
             if len(entry) != 2 or entry[0] <= last or entry[1] < 1:

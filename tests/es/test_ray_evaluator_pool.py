@@ -1,9 +1,12 @@
 """Ray evaluation: slices on actors equal in-process evaluation; a dead actor's individuals are evaluated
-again elsewhere; an individual whose evaluation raises is retried once, then reported with its index."""
+again elsewhere; an actor that cannot be placed is never waited on, and given up after placement_timeout_s;
+an individual whose evaluation raises is retried once, then reported with its index."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -52,7 +55,7 @@ def test_dead_actor_is_replaced_and_its_individuals_reevaluated(local_ray, refer
     pool = RayEvaluatorPool(task, num_actors=2)
     try:
         pool.evaluate(genomes[:2], [11, 12])            # actors warm: the kill lands mid-evaluation
-        victim = pool.actors[0]
+        victim = next(iter(pool.fleet.ready.values()))
         # 8x the population: each slice takes seconds, so the kill surely lands mid-evaluation; an individual's
         # fitness does not depend on its slice, so the copies must reproduce the reference
         many = genomes.repeat(8, 1)
@@ -82,3 +85,40 @@ def test_failing_individual_is_retried_then_reported_with_its_index(local_ray, r
     ok = [0, 1, 2, 3, 5]
     np.testing.assert_allclose(result.fitness[ok], expected[ok], rtol=1e-6)
     assert result.fitness[4] == result.fitness[ok].min()
+
+
+def test_unplaceable_actor_is_not_waited_on_then_given_up(local_ray, reference, caplog):
+    """3 actors asked for on a 2-CPU instance: the third is never placed. Its slice goes to the two that are
+    there (no wait for the placement timeout), and once the timeout passes the pool shrinks to 2, saying so."""
+    task, genomes, expected = reference
+    caplog.set_level(logging.INFO, logger="evohebb.es")
+    pool = RayEvaluatorPool(task, num_actors=3, placement_timeout_s=60.0)
+    try:
+        began = time.monotonic()
+        result = pool.evaluate(genomes, [11, 12])
+        assert time.monotonic() - began < 45, "the evaluation waited on the actor that cannot be placed"
+        np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
+        assert len(pool.fleet.pending) == 1 and result.actors <= 2
+        pool.fleet.placement_timeout_s = 0.5
+        for entry in pool.fleet.pending.values():
+            entry.deadline = time.monotonic() + 0.5
+        time.sleep(1.0)
+        result = pool.evaluate(genomes, [11, 12])
+        np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
+    finally:
+        pool.close()
+    assert len(pool.fleet.ready) == 0   # closed
+    shrink = [r.getMessage() for r in caplog.records if "the pool shrinks" in r.getMessage()]
+    assert len(shrink) == 1 and "shrinks to 2 actor(s), the cluster has 2 CPU(s) now" in shrink[0]
+    assert result.actors == 2
+
+
+def test_auto_takes_every_free_cpu(local_ray, reference):
+    task, genomes, expected = reference
+    pool = RayEvaluatorPool(task, num_actors="auto")
+    try:
+        assert len(pool.fleet) == 2   # one per CPU of the local instance
+        result = pool.evaluate(genomes, [11, 12])
+    finally:
+        pool.close()
+    np.testing.assert_allclose(result.fitness, expected, rtol=1e-6)
