@@ -10,6 +10,7 @@
     evohebb reward   [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual [config.yaml] [key=value ...] [--resume runs/<name>] [--overwrite]
     evohebb continual-compare [config.yaml] [key=value ...] [--models NAME ...] [--seeds 0 1 2] [--resume runs/<name>]
+    evohebb plot <kind> runs/<name> [runs/<other> ...] [--out DIR] [--images 0 5 7] [--sample N] [--metric KEY]
 
 Checkpoints are loaded weights-only: a run folder from elsewhere cannot run code; a checkpoint that holds anything
 else is refused, naming the file.
@@ -159,6 +160,17 @@ def _cmd_continual_compare(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from evohebb.pipelines.plot import PlotError, plot
+    try:
+        written = plot(args.kind, args.runs, out=args.out, images=args.images, sample=args.sample, metric=args.metric)
+    except PlotError as error:
+        log.error("%s", error)
+        return 2
+    log.info("wrote %s", ", ".join(map(str, written)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="evohebb", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -229,6 +241,17 @@ def build_parser() -> argparse.ArgumentParser:
                               "si-multi); default: V M KP KPM")
     compare.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     compare.set_defaults(func=_cmd_continual_compare)
+
+    plot = sub.add_parser("plot", help="draw figures of finished runs: fields, activations, competition, curves, "
+                                       "weights, accuracy, maps, fitness, readout, matrix, comparison")
+    plot.add_argument("kind", help="what to draw (an unknown kind lists them; a kind that does not apply to a run "
+                                   "lists the kinds that do)")
+    plot.add_argument("runs", nargs="+", help="runs/<name> folders (several: curves and competition compare them)")
+    plot.add_argument("--out", help="write the PNGs here (default: runs/<name>/figures/)")
+    plot.add_argument("--images", nargs="+", type=int, default=[0, 1, 2], help="test images for activations")
+    plot.add_argument("--sample", type=int, default=1000, help="test images for competition and top patches")
+    plot.add_argument("--metric", help="metrics.jsonl key for curves (default: the pipeline's main curve)")
+    plot.set_defaults(func=_cmd_plot)
     return parser
 
 

@@ -37,6 +37,7 @@ from evohebb.nn.architectures import count_parameters, get_model, model_settings
 from evohebb.nn.preferred_inputs import preferred_inputs
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.softhebb_config import SoftHebbConfig
+from evohebb.pipelines.training_figures import TrainingFigures
 from evohebb.run_io import (
     CheckpointManager,
     MetricsLogger,
@@ -122,7 +123,11 @@ def run_softhebb(cfg: SoftHebbConfig, run_dir: str | Path, resume: bool = False)
             if resume_step is None and cfg.unsupervised.from_run is not None:
                 load_hebbian_network(model, cfg.unsupervised.from_run, device, state)
             if state.unsup_from is None:
-                train_unsupervised(model, train, cfg, device, state, metrics, save)
+                figures = TrainingFigures(model, metrics, cfg.logging.figures_every)
+                try:
+                    train_unsupervised(model, train, cfg, device, state, metrics, save, on_update=figures.on_update)
+                finally:
+                    figures.remove()
             offset = state.unsup_step
             t0 = time.perf_counter()
             feats_train = extract_features(model, train, cfg, device, "features (train)")

@@ -94,6 +94,12 @@ class ReadoutConfig:
 
 
 @dataclass
+class LoggingConfig:
+    figures_every: int = option(500, low=0, help="every N Hebbian updates, first-layer kernels, weight-norm and "
+                                                  "win-frequency histograms to TensorBoard (0: never)")
+
+
+@dataclass
 class CheckpointConfig(CheckpointSettings):
     every: int = option(1000, low=1, help="checkpoint every N Hebbian updates (and at the end of the phase); "
                                           "the readout checkpoints after every epoch")
@@ -109,6 +115,7 @@ class SoftHebbConfig(RunSettings):
     hebbian: HebbianSettings = field(default_factory=HebbianSettings)
     unsupervised: UnsupervisedConfig = field(default_factory=UnsupervisedConfig)
     readout: ReadoutConfig = field(default_factory=ReadoutConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
     receptive_fields: bool = option(True, help="write receptive fields (layer-1 kernels, deeper layers' preferred "
                                                "inputs) to TensorBoard and figures/")
 

@@ -177,6 +177,14 @@ class CheckpointManager:
         paths = [p for p in self.directory.iterdir() if _STEP_PATTERN.match(p.name) and p.is_file()]
         return sorted(paths, key=_path_step)
 
+    def steps(self) -> list[int]:
+        """The steps of the step checkpoints present, ascending."""
+        return [_path_step(p) for p in self.checkpoint_paths()]
+
+    def load_step(self, step: int, map_location: Any = "cpu") -> dict:
+        """State of the step checkpoint ``step`` (weights-only, like every load here)."""
+        return _load(self.directory / _step_name(step), map_location)
+
     def load_latest(self, map_location: Any = "cpu") -> dict | None:
         """State of the newest step checkpoint that loads; falls back (with a warning) past corrupt ones.
 
