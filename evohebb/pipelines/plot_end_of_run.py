@@ -144,7 +144,7 @@ def draw_curves(request: PlotRequest) -> None:
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    request.save(request.runs[0], fig, "curves", "curves")
+    request.save(request.runs[0], fig, "curves", "curves", across_runs=True)
 
 
 def _series(run: PlotRun, metric: str | None) -> dict[float, float]:

@@ -268,7 +268,7 @@ def _draw_comparison(request: PlotRequest, table: dict[str, dict]) -> None:
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
-    request.save(first, fig, "competition_comparison", "competition_comparison")
+    request.save(first, fig, "competition_comparison", "competition_comparison", across_runs=True)
 
 
 # ------------------------------------------------------------------------------------------------ weights

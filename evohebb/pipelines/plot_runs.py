@@ -137,10 +137,11 @@ class PlotRequest:
             self._sinks[run.path] = MetricsLogger(run.path) if run.has_events() else _NoEvents()
         return self._sinks[run.path]
 
-    def save(self, run: PlotRun, fig, name: str, tag: str) -> Path:
-        """Write ``fig`` as ``<figures>/<name>.png`` and to the run's TensorBoard events as ``plot/<tag>``;
-        the figure is closed."""
-        path = self.figures_dir(run) / self.file_name(run, f"{name}.png")
+    def save(self, run: PlotRun, fig, name: str, tag: str, across_runs: bool = False) -> Path:
+        """Write ``fig`` as ``<figures>/<name>.png`` (a figure of one of several runs prefixed with its name unless
+        it shows them all: ``across_runs``) and to the run's TensorBoard events as ``plot/<tag>``; the figure is
+        closed."""
+        path = self.figures_dir(run) / (f"{name}.png" if across_runs else self.file_name(run, f"{name}.png"))
         fig.savefig(path, dpi=100, bbox_inches="tight")
         self.tensorboard(run).log_figure(f"plot/{tag}", fig, run.last_step())
         self.written.append(path)

@@ -70,7 +70,7 @@ def digits(tmp_path_factory):
 
 TINY = ["data.name=mnist", "model.channels=[8,16,32]", "data.train_subset=100", "data.test_subset=60",
         "readout.epochs=2", "readout.feature_dtype=float32", "unsupervised.log_every=5", "checkpoint.every=4",
-        "logging.figures_every=5"]
+        "logging.figures_every=5", "receptive_fields=false"]
 
 
 @pytest.fixture(scope="module")
