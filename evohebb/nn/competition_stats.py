@@ -79,7 +79,7 @@ def competition_stats(counts: torch.Tensor, weight: torch.Tensor, bcm_theta: tor
         raise ValueError("no wins counted: run the layer on at least one sample first")
     p = counts / counts.sum()
     k = len(p)
-    entropy = -(p * p.clamp_min(1e-300).log()).sum().item()
+    entropy = max(0.0, -(p * p.clamp_min(1e-300).log()).sum().item())   # not -0.0 for a single winner
     return CompetitionStats(
         win_frequency=p.float(), entropy=entropy, dead=p < dead_fraction / k, dominant=p > dominant_factor / k,
         weight_norms=weight.detach().flatten(1).norm(dim=1).cpu(),

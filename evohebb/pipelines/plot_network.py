@@ -76,23 +76,23 @@ def draw_fields(request: PlotRequest) -> None:
 
 def top_activating(model: HebbianConvNet, x: torch.Tensor, channels: int = TOP_CHANNELS, k: int = TOP_PATCHES
                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per block, for its first ``channels`` channels, the ``k`` largest outputs over ``x``: values
-    ``[channels, k]`` and ``(image, row, column)`` indices ``[channels, k, 3]``."""
+    """Per block, for its first ``channels`` channels, the ``k`` images of ``x`` whose largest output of that channel
+    is largest (each image once, at its best position): values ``[channels, k]`` and ``(image, row, column)``
+    ``[channels, k, 3]``."""
     best: list[tuple[torch.Tensor, torch.Tensor]] = []
     for start, outputs in progress_bar(_block_outputs(model, x), desc="top-activating patches",
                                        total=math.ceil(len(x) / 256)):
         for b, out in enumerate(outputs):
-            out = out[:, :channels]
-            n, c, h, w = out.shape
-            flat = out.permute(1, 0, 2, 3).reshape(c, -1)
-            kk = min(k, flat.shape[1])
-            values, idx = flat.topk(kk, dim=1)
-            where = torch.stack([start + idx // (h * w), (idx % (h * w)) // w, idx % w], dim=-1)
+            n, c, h, w = out[:, :channels].shape
+            peak, position = out[:, :channels].flatten(2).max(dim=2)             # [n, c]: best position per image
+            images = torch.arange(start, start + n).unsqueeze(1).expand(n, c)
+            where = torch.stack([images, position // w, position % w], dim=-1).transpose(0, 1)   # [c, n, 3]
+            values = peak.t()
             if b < len(best):
-                values = torch.cat([best[b][0], values], dim=1)
-                where = torch.cat([best[b][1], where], dim=1)
-                values, keep = values.topk(kk, dim=1)
-                where = where.gather(1, keep.unsqueeze(-1).expand(-1, -1, 3))
+                values, where = torch.cat([best[b][0], values], dim=1), torch.cat([best[b][1], where], dim=1)
+            values, keep = values.topk(min(k, values.shape[1]), dim=1)
+            where = where.gather(1, keep.unsqueeze(-1).expand(-1, -1, 3))
+            if b < len(best):
                 best[b] = (values, where)
             else:
                 best.append((values, where))

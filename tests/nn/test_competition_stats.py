@@ -95,3 +95,9 @@ def test_bcm_thresholds_are_reported():
         layer(_inputs(8, seed=1))
     theta = counter.stats()[""].bcm_theta
     assert theta is not None and torch.equal(theta, layer.bcm.theta) and (theta > 0).any()
+
+
+def test_a_single_winner_has_zero_entropy_and_every_other_unit_dead():
+    stats = competition_stats(torch.tensor([0, 0, 7, 0]), torch.randn(4, 3))
+    assert stats.entropy == 0.0 and str(stats.entropy) == "0.0" and stats.normalised_entropy == 0.0
+    assert stats.dead.tolist() == [True, True, False, True] and stats.dominant.tolist() == [False] * 4

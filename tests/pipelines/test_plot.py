@@ -199,3 +199,22 @@ def test_every_kind_is_tested():
     tested = {"fields", "activations", "competition", "weights", "accuracy", "curves", "maps", "matrix",
               "comparison", "fitness", "readout"}
     assert set(KINDS) == tested
+
+
+def test_top_activating_patches_are_each_channels_best_images(softhebb_runs):
+    import torch
+
+    from evohebb.pipelines.plot_network import load_network, top_activating
+    from evohebb.pipelines.plot_runs import open_run
+
+    model, test = load_network(open_run(softhebb_runs / "soft-s0"))
+    x = test.to_float()
+    for b, (values, where) in enumerate(top_activating(model, x, channels=4, k=3)):
+        with torch.no_grad():
+            out = model.features(x, upto=b + 1)[:, :4]
+        per_image = out.flatten(2).max(dim=2).values.t()                      # [4, N]
+        assert torch.allclose(values, per_image.topk(3, dim=1).values)
+        for c in range(4):
+            assert len(set(where[c, :, 0].tolist())) == 3                     # three different images
+            for (image, row, col), value in zip(where[c].tolist(), values[c]):
+                assert out[image, c, row, col] == value
