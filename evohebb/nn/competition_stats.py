@@ -7,7 +7,8 @@ threshold and temporal competitions favour most. From the win counts per neuron 
 * **win frequency** ``p_k`` (sums to 1) and the **entropy** of the winner distribution ``H = -sum p log p``
   (nats; ``H / log K`` is 1 when every neuron wins equally often, 0 when one neuron always wins);
 * **dead** units: ``p_k < DEAD_FRACTION / K`` (less than 1 % of a uniform share: never or almost never win);
-* **dominant** units: ``p_k > DOMINANT_FACTOR / K`` (more than ten uniform shares);
+* **dominant** units: ``p_k > min(DOMINANT_FACTOR / K, DOMINANT_CAP)`` (more than ten uniform shares, or more
+  than half of all wins: with ten neurons or fewer ten shares cannot be reached);
 * the per-neuron **weight norms** ``||W_k||`` (SoftHebb's converge to 1) and, for BCM, the sliding thresholds.
 
 :class:`WinCounter` gathers the counts from forward hooks on a network's Hebbian layers (batched: one argmax
@@ -25,7 +26,8 @@ from torch import nn
 from evohebb.nn.softhebb_conv import SoftHebbConv2d
 
 DEAD_FRACTION = 0.01     # dead: win frequency below 1 % of a uniform share 1/K
-DOMINANT_FACTOR = 10.0   # dominant: win frequency above 10 uniform shares 10/K
+DOMINANT_FACTOR = 10.0   # dominant: win frequency above 10 uniform shares 10/K ...
+DOMINANT_CAP = 0.5       # ... or above one half, whichever is lower
 
 
 def win_counts(a: torch.Tensor, dim: int = 1) -> torch.Tensor:
@@ -80,11 +82,12 @@ def competition_stats(counts: torch.Tensor, weight: torch.Tensor, bcm_theta: tor
     p = counts / counts.sum()
     k = len(p)
     entropy = max(0.0, -(p * p.clamp_min(1e-300).log()).sum().item())   # not -0.0 for a single winner
+    dominant_above = min(dominant_factor / k, DOMINANT_CAP)
     return CompetitionStats(
-        win_frequency=p.float(), entropy=entropy, dead=p < dead_fraction / k, dominant=p > dominant_factor / k,
+        win_frequency=p.float(), entropy=entropy, dead=p < dead_fraction / k, dominant=p > dominant_above,
         weight_norms=weight.detach().flatten(1).norm(dim=1).cpu(),
         bcm_theta=None if bcm_theta is None else bcm_theta.detach().cpu().clone(),
-        dead_below=dead_fraction / k, dominant_above=dominant_factor / k)
+        dead_below=dead_fraction / k, dominant_above=dominant_above)
 
 
 class WinCounter:

@@ -21,7 +21,13 @@ import torch
 from torch import nn
 
 from evohebb.data import ImageDataset, load_dataset
-from evohebb.nn.competition_stats import DEAD_FRACTION, DOMINANT_FACTOR, CompetitionStats, WinCounter
+from evohebb.nn.competition_stats import (
+    DEAD_FRACTION,
+    DOMINANT_CAP,
+    DOMINANT_FACTOR,
+    CompetitionStats,
+    WinCounter,
+)
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.nn.softhebb_conv import SoftHebbConv2d
 from evohebb.pipelines.plot_runs import PlotError, PlotRequest, PlotRun, as_image, plot_kind, pyplot
@@ -194,7 +200,8 @@ def draw_competition(request: PlotRequest) -> None:
                            len(test)), "layers": {name: s.summary() for name, s in stats.items()}}
         path = request.figures_dir(run) / request.file_name(run, "competition.json")
         path.write_text(json.dumps({**table[run.name], "dead_fraction_of_uniform": DEAD_FRACTION,
-                                    "dominant_factor_of_uniform": DOMINANT_FACTOR}, indent=1))
+                                    "dominant_factor_of_uniform": DOMINANT_FACTOR, "dominant_cap": DOMINANT_CAP},
+                                   indent=1))
         request.written.append(path)
     if len(request.runs) > 1:
         _draw_comparison(request, table)
