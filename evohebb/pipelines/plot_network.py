@@ -239,14 +239,14 @@ def _draw_competition(request: PlotRequest, run: PlotRun, stats: dict[str, Compe
 
 def competition_table(table: dict[str, dict]) -> str:
     """Markdown: one row per run and layer."""
-    lines = ["| run | layer | neurons | win entropy (nats) | H / log K | dead units | dominant units | "
-             "readout test accuracy |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | layer | neurons | win entropy (nats) | H / log K | dead units | dominant units | mean ‖W_k‖ | "
+             "readout test accuracy |", "|---|---|---|---|---|---|---|---|---|"]
     for name, entry in table.items():
         acc = entry["test_accuracy"]
         for i, (layer, s) in enumerate(entry["layers"].items()):
             lines.append(f"| {name} | {i + 1} ({layer}) | {s['neurons']} | {s['win_entropy']:.2f} | "
                          f"{s['win_entropy_normalised']:.2f} | {100 * s['dead_fraction']:.1f} % | "
-                         f"{100 * s['dominant_fraction']:.1f} % | "
+                         f"{100 * s['dominant_fraction']:.1f} % | {s['weight_norm_mean']:.2f} | "
                          + ("–" if acc is None or i else f"{100 * acc:.1f} %") + " |")
     return "\n".join(lines) + "\n"
 
