@@ -33,7 +33,8 @@ def _softhebb_accuracy(request: PlotRequest, run: PlotRun) -> None:
     if not history:
         raise PlotError(f"{run.path} has no readout epochs in results.json yet; let the run finish")
     with request.staged(run) as stage:
-        write_figures(None, history, stage, request.tensorboard(run), run.last_step(), receptive_fields=False)
+        write_figures(None, history, stage, request.tensorboard(run), run.last_step(),  # no fields: no network
+                      receptive_fields=False)
 
 
 def _reward_accuracy(request: PlotRequest, run: PlotRun) -> None:

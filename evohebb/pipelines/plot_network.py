@@ -194,10 +194,11 @@ def draw_competition(request: PlotRequest) -> None:
     table = {}
     for run in request.runs:
         model, test = load_network(run)
-        stats = measure_competition(model, _sample(test, request.sample))
-        _draw_competition(request, run, stats)
-        table[run.name] = {"test_accuracy": run.results().get("test_accuracy"), "sample": min(request.sample,
-                           len(test)), "layers": {name: s.summary() for name, s in stats.items()}}
+        x = _sample(test, request.sample)
+        stats = measure_competition(model, x)
+        _draw_competition(request, run, stats, len(x))
+        table[run.name] = {"test_accuracy": run.results().get("test_accuracy"), "sample": len(x),
+                           "layers": {name: s.summary() for name, s in stats.items()}}
         path = request.figures_dir(run) / request.file_name(run, "competition.json")
         path.write_text(json.dumps({**table[run.name], "dead_fraction_of_uniform": DEAD_FRACTION,
                                     "dominant_factor_of_uniform": DOMINANT_FACTOR, "dominant_cap": DOMINANT_CAP},
@@ -207,7 +208,7 @@ def draw_competition(request: PlotRequest) -> None:
         _draw_comparison(request, table)
 
 
-def _draw_competition(request: PlotRequest, run: PlotRun, stats: dict[str, CompetitionStats]) -> None:
+def _draw_competition(request: PlotRequest, run: PlotRun, stats: dict[str, CompetitionStats], n_images: int) -> None:
     plt = pyplot()
     bcm = any(s.bcm_theta is not None for s in stats.values())
     cols = 3 if bcm else 2
@@ -231,7 +232,7 @@ def _draw_competition(request: PlotRequest, run: PlotRun, stats: dict[str, Compe
             if s.bcm_theta is not None:
                 row[2].hist(s.bcm_theta.numpy(), bins=30, color="tab:purple")
             row[2].set_xlabel("BCM threshold theta", fontsize=8)
-    fig.suptitle(f"{run.name}: competition over {request.sample} test images (winner: largest activation)",
+    fig.suptitle(f"{run.name}: competition over {n_images} test images (winner: largest activation)",
                  fontsize=9)
     fig.tight_layout()
     request.save(run, fig, "competition", "competition")

@@ -119,8 +119,8 @@ class PlotRequest:
     images: Sequence[int] = (0, 1, 2)
     sample: int = 1000
     metric: str | None = None
-    written: list[Path] = field(default_factory=list)
-    _sinks: dict[Path, Any] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list, init=False)          # every file written, in order
+    _sinks: dict[Path, Any] = field(default_factory=dict, init=False, repr=False)
 
     def figures_dir(self, run: PlotRun) -> Path:
         folder = self.out if self.out is not None else run.path / "figures"
