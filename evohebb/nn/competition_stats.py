@@ -114,6 +114,10 @@ class WinCounter:
         self._hooks = []
 
     def stats(self, **thresholds) -> dict[str, CompetitionStats]:
-        return {name: competition_stats(self.counts[name], layer.weight,
-                                        None if layer.bcm is None else layer.bcm.theta, **thresholds)
+        return {name: competition_stats(self.counts[name], layer.weight, sliding_threshold(layer), **thresholds)
                 for name, layer in self.layers.items()}
+
+
+def sliding_threshold(layer: SoftHebbConv2d) -> torch.Tensor | None:
+    """The per-neuron sliding threshold of the layer's competition (BCM's ``theta``), None if it has none."""
+    return getattr(getattr(layer.competition, "threshold", None), "theta", None)

@@ -22,7 +22,7 @@ from pathlib import Path
 from statistics import fmean, pstdev
 
 from evohebb.config import config_to_dict
-from evohebb.pipelines import continual, continual_compare, evolve_figures, reward
+from evohebb.pipelines import continual_compare, continual_figures, evolve_figures, reward
 from evohebb.pipelines.plot_runs import COMPARISON_PIPELINE, PlotError, PlotRequest, PlotRun, plot_kind, pyplot
 from evohebb.pipelines.softhebb import write_figures
 
@@ -91,16 +91,16 @@ def draw_matrix(request: PlotRequest) -> None:
         matrix = run.results().get("accuracy_matrix")
         if not matrix:
             raise PlotError(f"{run.path} has no accuracy matrix in results.json yet; let the run finish")
-        title = f"{run.config.continual.model} on {run.config.stream.name}"
+        title = f"{run.config.continual.name} on {run.config.stream.name}"
         with request.staged(run) as stage:
-            continual.write_matrix_figure(matrix, stage, request.tensorboard(run), run.last_step(), title)
+            continual_figures.write_matrix_figure(matrix, stage, request.tensorboard(run), run.last_step(), title)
 
 
 @plot_kind("comparison", (COMPARISON_PIPELINE,), "V / M / KP / KPM: average accuracy and backward transfer")
 def draw_continual_comparison(request: PlotRequest) -> None:
     for run in request.runs:
         path = request.figures_dir(run) / request.file_name(run, "comparison.png")
-        continual_compare.write_bar_figure(continual_compare.read_comparison(run.path), path)
+        continual_figures.write_bar_figure(continual_compare.read_comparison(run.path), path)
         request.written.append(path)
 
 

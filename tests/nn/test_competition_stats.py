@@ -96,7 +96,7 @@ def test_bcm_thresholds_are_reported():
     with torch.no_grad():
         layer(_inputs(8, seed=1))
     theta = counter.stats()[""].bcm_theta
-    assert theta is not None and torch.equal(theta, layer.bcm.theta) and (theta > 0).any()
+    assert theta is not None and torch.equal(theta, layer.competition.threshold.theta) and (theta > 0).any()
 
 
 def test_a_single_winner_has_zero_entropy_is_dominant_and_every_other_unit_dead():
