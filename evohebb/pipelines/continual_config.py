@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evohebb.config import ConfigError, option
+from evohebb.data.dataset_registry import DATASETS
 from evohebb.nn.multi_head import HEAD_SCORES
 from evohebb.nn.softhebb_settings import HebbianSettings
 from evohebb.pipelines.softhebb_config import (
@@ -24,14 +25,13 @@ from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
 MODELS = ("V", "M", "KP", "KPM")
 SCENARIOS = ("task", "class")
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10}
 
 
 @dataclass
 class StreamConfig:
     """The task stream: class splits of one data set."""
 
-    name: str = option("cifar10", choices=tuple(DATASET_CLASSES), help="data set")
+    name: str = option("cifar10", choices=tuple(DATASETS), help="data set")
     data_dir: str | None = option(None, help="data root (else $EVOHEBB_DATA, else ~/.cache/evohebb/data)")
     download: bool = option(False, help="download with torchvision where a network exists")
     n_tasks: int = option(5, low=2, high=10, help="tasks in the stream (2 to 10)")
@@ -48,7 +48,7 @@ class StreamConfig:
     test_per_task: int = option(0, low=0, help="first N test images of each task (0: all)")
 
     def validate(self) -> None:
-        n_classes = DATASET_CLASSES[self.name]
+        n_classes = DATASETS[self.name].n_classes
         needed = self.n_tasks * self.classes_per_task
         if needed > n_classes:
             raise ConfigError(f"classes_per_task: {self.classes_per_task} x n_tasks {self.n_tasks} = {needed} "

@@ -165,8 +165,7 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
 
 def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
     """The typed description of what each actor builds, taken from the config."""
-    env = cfg.carracing if cfg.task == "carracing" else cfg.classification
-    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
+    return EvaluationTask(kind=cfg.env.name, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=cfg.env,
                           device=str(resolve_device(cfg.device)))
 
 
