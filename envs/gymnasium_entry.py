@@ -70,14 +70,18 @@ def env_spaces(env_spec, kwargs: dict[str, Any]) -> tuple[spaces.Space, spaces.S
 
 def _vector_env(settings: GymnasiumSettings, num_envs: int, max_steps: int, vectorization: str | None = None,
                 **overrides):
+    flat = len(settings.spaces[0].shape) == 1
     return gym.make_vec(settings.env_spec, num_envs=num_envs,
-                        vectorization_mode=vectorization or settings.vectorization, **{**settings.kwargs, **overrides})
+                        vectorization_mode=vectorization or settings.vectorization,
+                        wrappers=None if flat else [gym.wrappers.FlattenObservation],
+                        **{**settings.kwargs, **overrides})
 
 
 def _network_arguments(settings: GymnasiumSettings) -> dict[str, Any]:
     observation, action = settings.spaces
     discrete = isinstance(action, spaces.Discrete)
-    return {"in_shape": observation.shape, "n_outputs": int(action.n) if discrete else math.prod(action.shape),
+    n_outputs = int(action.n) if discrete else math.prod(action.shape)
+    return {"in_shape": (math.prod(observation.shape),), "n_outputs": n_outputs,
             "head": "choice" if discrete else "tanh"}
 
 
@@ -107,7 +111,7 @@ GYMNASIUM_ENTRY = register_env("gymnasium", EnvEntry(
     network="vector_policy",
     network_arguments=_network_arguments,
     to_action=_to_action,
-    observation_shape=lambda s: s.spaces[0].shape,
+    observation_shape=lambda s: (math.prod(s.spaces[0].shape),),   # what the network sees: the flattened Box
     output_names=_output_names,
     conditions=lambda s: {"id": s.id, "kwargs": s.kwargs},
     render_overrides={"render_mode": "rgb_array", "vectorization": "sync"},
