@@ -324,8 +324,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
     """Defaults of ``cls`` <- YAML file ``path`` <- ``key=value`` overrides; validated."""
-    data = load_yaml(path) if path is not None else {}
-    data = merge_nested(data, parse_overrides(overrides))
+    upgrade = getattr(cls, "upgrade_keys", lambda d: d)   # each part on its own: an override in an older spelling
+    data = upgrade(load_yaml(path)) if path is not None else {}   # still wins over the file
+    data = merge_nested(data, upgrade(parse_overrides(overrides)))
     return config_from_dict(cls, data)
 
 

@@ -98,7 +98,7 @@ def test_older_configs_and_zoo_files_load_as_the_env_section():
     assert old.env.name == "classification" and old.env.dataset == "fashion_mnist"
     with pytest.raises(AttributeError):
         _ = old.carracing   # the section of an environment that is not selected
-    new = load_config(EvolveConfig, REPO / "configs" / "evolve_carracing.yaml", ["carracing.negative_patience=20"])
-    assert new.env.negative_patience == 20
+    new = load_config(EvolveConfig, REPO / "configs" / "evolve_carracing.yaml", ["carracing.backend=gymnasium"])
+    assert new.env.backend == "gymnasium" and new.env.size == 8   # the override wins, the file's other settings stay
     with pytest.raises(ConfigError, match="carracing.backend: 'gymnasium' contradicts env.backend 'envpool'"):
-        load_config(EvolveConfig, REPO / "configs" / "evolve_carracing.yaml", ["carracing.backend=gymnasium"])
+        config_from_dict(EvolveConfig, {"env": {"backend": "envpool"}, "carracing": {"backend": "gymnasium"}})
