@@ -51,8 +51,8 @@ def default_config(*overrides: str, path: Path = DEFAULT_CONFIG) -> EvolveConfig
 def carracing_task(steps: int, backend: str | None = None, path: Path = DEFAULT_CONFIG) -> EvaluationTask:
     """The task of `make run` (configs/evolve_carracing.yaml; or another config), with negative_patience off: every
     episode runs the full `steps`, so both sides step the same envs equally."""
-    extra = [] if backend is None else [f"carracing.backend={backend}"]
-    return evaluation_task(default_config(f"evaluation.max_steps={steps}", "carracing.negative_patience=0", *extra,
+    extra = [] if backend is None else [f"env.backend={backend}"]
+    return evaluation_task(default_config(f"evaluation.max_steps={steps}", "env.negative_patience=0", *extra,
                                           path=path))
 
 

@@ -1,4 +1,5 @@
-"""Typed settings of the environments the evolve pipeline runs (its ``carracing`` and ``classification`` sections)."""
+"""Typed settings of the built-in environments (the evolve config's ``env`` section when ``env.name`` is
+``carracing`` or ``classification``; their entries: :mod:`envs.car_racing_entry`, :mod:`envs.classification_entry`)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ from dataclasses import dataclass
 
 from envs.car_racing import VECTORIZATION_MODES
 from envs.car_racing_options import CAR_RACING_BACKENDS
-from evohebb.config import ConfigError, Settings, option
-from evohebb.nn.output_heads import DEFAULT_PEDALS, PEDALS
+from envs.env_registry import EnvSettings
+from evohebb.config import ConfigError, option
+from evohebb.data.dataset_registry import DATASETS
 
-__all__ = ["DATASETS", "CarRacingSettings", "ClassificationSettings"]
+__all__ = ["PEDAL_HEADS", "CarRacingSettings", "ClassificationSettings"]
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+#: CarRacing's pedal mappings (``env.pedals``) -> the output head (:mod:`evohebb.nn.output_heads`) that gives them
+PEDAL_HEADS = {"clip": "carracing_clip", "sigmoid": "carracing_sigmoid"}
 
 
 @dataclass(frozen=True)
-class CarRacingSettings(Settings):
+class CarRacingSettings(EnvSettings):
+    name: str = option("carracing", choices=("carracing",))
     backend: str = option("envpool", choices=CAR_RACING_BACKENDS,
                           help="envpool: EnvPool's C++ CarRacing-v3 (~8x faster here); gymnasium: the reference env "
                                "that final scores are reported on")
@@ -24,7 +28,7 @@ class CarRacingSettings(Settings):
     frame_skip: int = option(1, low=1)
     negative_patience: int = option(20, low=0, help="end the episode after this many negative rewards in a row "
                                                       "(0: never)")
-    pedals: str = option(DEFAULT_PEDALS, choices=tuple(PEDALS),
+    pedals: str = option("clip", choices=tuple(PEDAL_HEADS),
                          help="gas/brake outputs: tanh clipped to [0, 1] (zero output = pedal off), or the "
                               "thesis's sigmoid (an untrained policy holds both pedals at ~0.5 and barely moves)")
     vectorization: str = option("sync", choices=VECTORIZATION_MODES,
@@ -49,16 +53,17 @@ class CarRacingSettings(Settings):
 
 
 @dataclass(frozen=True)
-class ClassificationSettings(Settings):
-    dataset: str = option("mnist", choices=DATASETS)
+class ClassificationSettings(EnvSettings):
+    name: str = option("classification", choices=("classification",))
+    dataset: str = option("mnist", choices=tuple(DATASETS))
     data_dir: str | None = option(None, help="data directory (else EVOHEBB_DATA, else ~/.cache/evohebb/data)")
     train: bool = option(True, help="draw the episodes' images from the training split")
     download: bool = option(False, help="download the data set where a network exists")
 
     @property
     def observation_shape(self) -> tuple[int, int, int]:
-        return (1, 28, 28) if self.dataset in ("mnist", "fashion_mnist") else (3, 32, 32)
+        return DATASETS.lookup(self.dataset).image_shape
 
     @property
     def n_classes(self) -> int:
-        return 100 if self.dataset == "cifar100" else 10
+        return DATASETS.lookup(self.dataset).n_classes

@@ -24,7 +24,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +47,13 @@ def option(default: Any, *, low: float | None = None, high: float | None = None,
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def selected_section(select: Callable[[str], type], default: str, *, help: str = "") -> Any:
+    """A nested section whose settings class is chosen by its own ``name`` key: ``select(name)`` gives the class
+    (e.g. an environment registry's lookup), ``default`` is the name when the section gives none."""
+    meta = {"low": None, "high": None, "choices": None, "help": help, "select": select, "default_name": default}
+    return dataclasses.field(default_factory=lambda: select(default)(), metadata=meta)
 
 
 # ----------------------------------------------------------------------------------------------- types
@@ -184,7 +191,24 @@ class Settings:
             validate()
 
 
+def _coerce_selected(key: str, value: Any, meta: typing.Mapping[str, Any]) -> Any:
+    """A :func:`selected_section`'s value: its mapping built as the class its ``name`` selects."""
+    if not isinstance(value, dict):
+        if dataclasses.is_dataclass(value):
+            return value
+        raise ConfigError(f"{key}: {value!r} is not a mapping (a section with a 'name' key)")
+    name = value.get("name", meta["default_name"])
+    try:
+        cls = meta["select"](name)
+    except ValueError as err:
+        raise ConfigError(f"{key}.name: {err}") from None
+    return _build(cls, {**value, "name": name}, prefix=f"{key}.")
+
+
 def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    upgrade = getattr(cls, "upgrade_keys", None)   # a config class may map the keys of its older versions
+    if callable(upgrade):
+        data = upgrade(data)
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
@@ -197,7 +221,9 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for name, f in fields.items():
         key = prefix + name
-        if name in data:
+        if name in data and "select" in f.metadata:
+            value = _coerce_selected(key, data[name], f.metadata)
+        elif name in data:
             value = _coerce(key, data[name], hints[name])
         elif f.default is not _MISSING:
             value = f.default
@@ -239,7 +265,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
     """The config as plain YAML-able data (tuples become lists)."""
     def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v) if f.init}   # not derived ones
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         if isinstance(v, dict):
@@ -301,8 +327,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
     """Defaults of ``cls`` <- YAML file ``path`` <- ``key=value`` overrides; validated."""
-    data = load_yaml(path) if path is not None else {}
-    data = merge_nested(data, parse_overrides(overrides))
+    upgrade = getattr(cls, "upgrade_keys", lambda d: d)   # each part on its own: an override in an older spelling
+    data = upgrade(load_yaml(path)) if path is not None else {}   # still wins over the file
+    data = merge_nested(data, upgrade(parse_overrides(overrides)))
     return config_from_dict(cls, data)
 
 

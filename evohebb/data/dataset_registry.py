@@ -1,21 +1,39 @@
-"""Load an image data set by name: ``cifar10``, ``cifar100``, ``mnist``, ``fashion_mnist``."""
+"""The one data-set table: name -> loader, image shape and number of classes (``cifar10``, ``cifar100``, ``mnist``,
+``fashion_mnist``), read by every pipeline (their config choices, input shapes and class counts)."""
 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from evohebb.data.cifar import CIFAR100_LABEL_TYPES, load_cifar10, load_cifar100
 from evohebb.data.image_dataset import ImageDataset
 from evohebb.data.mnist import load_idx_dataset
+from evohebb.registry import Registry
 
-DATASET_LOADERS: dict[str, Callable[..., ImageDataset]] = {
-    "cifar10": load_cifar10,
-    "cifar100": load_cifar100,
-    "mnist": functools.partial(load_idx_dataset, "mnist"),
-    "fashion_mnist": functools.partial(load_idx_dataset, "fashion_mnist"),
-}
+__all__ = ["DATASETS", "DatasetEntry", "load_dataset"]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    loader: Callable[..., ImageDataset]   # (train, data_dir, download[, label_type]) -> ImageDataset
+    image_shape: tuple[int, int, int]     # C, H, W
+    n_classes: int                        # fine labels (CIFAR-100's coarse: 20)
+    label_types: tuple[str, ...] = ("fine",)
+
+    @property
+    def pixels(self) -> int:
+        return math.prod(self.image_shape)
+
+
+DATASETS: Registry[DatasetEntry] = Registry("data set")
+DATASETS.register("cifar10")(DatasetEntry(load_cifar10, (3, 32, 32), 10))
+DATASETS.register("cifar100")(DatasetEntry(load_cifar100, (3, 32, 32), 100, CIFAR100_LABEL_TYPES))
+DATASETS.register("mnist")(DatasetEntry(functools.partial(load_idx_dataset, "mnist"), (1, 28, 28), 10))
+DATASETS.register("fashion_mnist")(DatasetEntry(functools.partial(load_idx_dataset, "fashion_mnist"), (1, 28, 28), 10))
 
 
 def load_dataset(
@@ -30,12 +48,12 @@ def load_dataset(
     Raises :class:`~evohebb.data.errors.DatasetNotFoundError` saying which files to put where when it is missing.
     """
     key = name.lower().replace("-", "_")
-    if key not in DATASET_LOADERS:
-        raise ValueError(f"data set name {name!r} is unknown; allowed: {', '.join(DATASET_LOADERS)}")
-    if key == "cifar100":
-        return load_cifar100(train, data_dir, download, label_type)
-    if label_type != "fine":
-        raise ValueError(
-            f"label_type={label_type!r} applies only to cifar100 ({CIFAR100_LABEL_TYPES}); {name} has one label type"
-        )
-    return DATASET_LOADERS[key](train=train, data_dir=data_dir, download=download)
+    if key not in DATASETS:
+        raise ValueError(f"data set name {name!r} is unknown; allowed: {', '.join(DATASETS)}")
+    entry = DATASETS[key]
+    if label_type not in entry.label_types:
+        raise ValueError(f"label_type={label_type!r} is not a label type of {name}; allowed: "
+                         f"{', '.join(entry.label_types)}")
+    if len(entry.label_types) > 1:
+        return entry.loader(train, data_dir, download, label_type)
+    return entry.loader(train=train, data_dir=data_dir, download=download)

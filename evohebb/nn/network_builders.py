@@ -1,11 +1,13 @@
 """Unrolled plastic networks registered by name, so that ``es`` builds them without importing a builder.
 
 ``build_network(name, settings, **shape)`` — ``settings`` (:class:`PlasticNetworkSettings`) say how the network
-learns; the keyword arguments give what the task fixes (input shape, number of classes, pedal mapping).
+learns; the keyword arguments give what the task fixes (input shape, number of outputs, output head); an
+environment entry (:mod:`envs.env_registry`) names its builder and gives them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -14,12 +16,11 @@ import torch
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
 from evohebb.nn.network_settings import PlasticNetworkSettings
-from evohebb.nn.output_heads import DEFAULT_PEDALS, PEDALS
 from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
 from evohebb.registry import Registry
 
 __all__ = ["CLASSIFIER_CONV", "NETWORK_BUILDERS", "THESIS_CONV", "build_network", "carracing_policy",
-           "image_classifier", "register_network"]
+           "image_classifier", "register_network", "vector_policy"]
 
 NETWORK_BUILDERS: Registry[Callable[..., UnrolledPlasticNetwork]] = Registry("network")
 register_network = NETWORK_BUILDERS.register
@@ -49,20 +50,30 @@ THESIS_CONV = (ConvSpec(6, 3), PoolSpec(2), ConvSpec(8, 5, stride=2), PoolSpec(2
 
 
 @register_network("carracing_policy")
-def carracing_policy(settings: PlasticNetworkSettings | None = None, *, pedals: str = DEFAULT_PEDALS,
+def carracing_policy(settings: PlasticNetworkSettings | None = None, *, head: str = "carracing_clip",
                      in_shape: Sequence[int] = (3, 64, 64), conv: Sequence[LayerSpec] = THESIS_CONV,
                      hidden: Sequence[int] = (128, 64), device: torch.device | str = "cpu",
                      dtype: torch.dtype = torch.float32, **overrides: Any) -> UnrolledPlasticNetwork:
     """The thesis's CarRacing policy: 64×64×3 → conv 3→6 k3 + tanh + pool 2 → conv 6→8 k5 s2 + tanh + pool 2
-    → 392→128→64→3, no biases; outputs ``[steer, gas, brake]``. ``pedals``: ``clip`` (tanh clipped to [0, 1]:
-    a zero or negative output leaves the pedal off) or ``sigmoid`` (the thesis's; see
-    :mod:`evohebb.nn.output_heads`). ``settings.trunk="none"`` with ``settings.hidden=[]`` is the pixel readout
-    (e.g. an 8×8 grayscale frame → 64→3, ``configs/evolve_carracing.yaml``)."""
-    if pedals not in PEDALS:
-        raise ValueError(f"pedals={pedals!r} is not supported; use one of {tuple(PEDALS)}")
+    → 392→128→64→3, no biases; outputs ``[steer, gas, brake]`` through ``head`` (``carracing_clip``: tanh, the
+    pedals clipped to [0, 1]; ``carracing_sigmoid``: the thesis's; see :mod:`evohebb.nn.output_heads`; the CarRacing
+    entry maps its ``pedals`` setting to one). ``settings.trunk="none"`` with ``settings.hidden=[]`` is the pixel
+    readout (e.g. an 8×8 grayscale frame → 64→3, ``configs/evolve_carracing.yaml``)."""
     settings = _settings(settings, overrides)
     layers = [*_trunk(settings, conv), *_hidden(settings, hidden), LinearSpec(3)]
-    return UnrolledPlasticNetwork(in_shape, layers, PEDALS[pedals], settings, device, dtype)
+    return UnrolledPlasticNetwork(in_shape, layers, head, settings, device, dtype)
+
+
+@register_network("vector_policy")
+def vector_policy(settings: PlasticNetworkSettings | None = None, *, in_shape: Sequence[int], n_outputs: int,
+                  head: str = "tanh", hidden: Sequence[int] = (32, 32), device: torch.device | str = "cpu",
+                  dtype: torch.dtype = torch.float32, **overrides: Any) -> UnrolledPlasticNetwork:
+    """A policy for a vector observation (e.g. a gymnasium env's ``Box`` of shape ``in_shape``, flattened):
+    ``hidden`` tanh layers (``settings.hidden`` wins) → ``n_outputs`` through ``head`` (``tanh`` for continuous
+    actions, ``choice`` for a discrete one). It has no conv trunk: ``settings.trunk`` does not apply."""
+    settings = _settings(settings, overrides)
+    layers = [*_hidden(settings, hidden), LinearSpec(n_outputs)]
+    return UnrolledPlasticNetwork((math.prod(in_shape),), layers, head, settings, device, dtype)
 
 
 CLASSIFIER_CONV = (ConvSpec(8, 5, stride=2), PoolSpec(2))

@@ -24,7 +24,7 @@ from torch import Tensor
 from evohebb.nn.row_noise import row_normal
 from evohebb.registry import Registry
 
-__all__ = ["DEFAULT_PEDALS", "OUTPUT_HEADS", "PEDALS", "ChoiceHead", "OutputHead", "make_head", "register_head"]
+__all__ = ["OUTPUT_HEADS", "ChoiceHead", "OutputHead", "make_head", "register_head"]
 
 
 class OutputHead:
@@ -70,11 +70,6 @@ class ClippedPedalsHead(OutputHead):
     def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
         y = torch.tanh(z)
         return y, torch.cat([y[:, :1], y[:, 1:].clamp(min=0.0)], dim=1)
-
-
-#: CarRacing pedal mappings (config ``carracing.pedals``) -> head name
-PEDALS = {"clip": "carracing_clip", "sigmoid": "carracing_sigmoid"}
-DEFAULT_PEDALS = "clip"
 
 
 @register_head("choice")

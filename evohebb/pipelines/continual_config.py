@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from evohebb.config import ConfigError, option
+from evohebb.data.dataset_registry import DATASETS
 from evohebb.nn.multi_head import HEAD_SCORES
 from evohebb.nn.softhebb_settings import HebbianSettings
 from evohebb.pipelines.continual_strategies import CONTINUAL_METHODS
@@ -29,14 +30,13 @@ HEADS = ("single", "multi")
 #: the thesis's names for (continual.method, continual.heads) pairs
 MODELS = {"V": ("none", "single"), "M": ("none", "multi"), "KP": ("kp", "single"), "KPM": ("kp", "multi")}
 SCENARIOS = ("task", "class")
-DATASET_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10}
 
 
 @dataclass
 class StreamConfig:
     """The task stream: class splits of one data set."""
 
-    name: str = option("cifar10", choices=tuple(DATASET_CLASSES), help="data set")
+    name: str = option("cifar10", choices=tuple(DATASETS), help="data set")
     data_dir: str | None = option(None, help="data root (else $EVOHEBB_DATA, else ~/.cache/evohebb/data)")
     download: bool = option(False, help="download with torchvision where a network exists")
     n_tasks: int = option(5, low=2, high=10, help="tasks in the stream (2 to 10)")
@@ -53,7 +53,7 @@ class StreamConfig:
     test_per_task: int = option(0, low=0, help="first N test images of each task (0: all)")
 
     def validate(self) -> None:
-        n_classes = DATASET_CLASSES[self.name]
+        n_classes = DATASETS[self.name].n_classes
         needed = self.n_tasks * self.classes_per_task
         if needed > n_classes:
             raise ConfigError(f"classes_per_task: {self.classes_per_task} x n_tasks {self.n_tasks} = {needed} "

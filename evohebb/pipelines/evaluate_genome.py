@@ -1,13 +1,14 @@
 """``evohebb evaluate <run dir | zoo file>``: replay an evolved genome on test seeds, beside baseline policies.
 
 A run folder gives its ``config.yaml`` and a genome from ``results.json`` (``--genome best | center |
-best_validation``); a zoo file (``zoo/*.json``, :mod:`evohebb.pipelines.zoo`) carries both. CarRacing is
-replayed on the *reference* conditions unless ``--as-trained``: gymnasium's ``CarRacing-v3``, full 1000-step
-episodes, no early termination (``key=value`` overrides still win). Seeds are consecutive from ``--first-seed``
-(default: the test range, never used for training or validation). The JSON report holds every episode's return;
-``--baselines`` adds random actions, full gas and the scripted driver (:mod:`envs.baseline_policies`) on the same
-seeds (seeing CarRacing's own 96×96 RGB frame, whatever the genome's network sees), and a histogram of all returns;
-``--baselines-from REPORT`` takes them from an earlier report played on the same seeds and conditions.
+best_validation``); a zoo file (``zoo/*.json``, :mod:`evohebb.pipelines.zoo`) carries both. The genome is replayed
+on its environment entry's *reference* conditions unless ``--as-trained`` (CarRacing: gymnasium's ``CarRacing-v3``,
+full 1000-step episodes, no early termination; ``key=value`` overrides still win). Seeds are consecutive from
+``--first-seed`` (default: the test range, never used for training or validation). The JSON report holds every
+episode's return; ``--baselines`` adds random actions and the entry's own baselines (CarRacing: full gas and the
+scripted driver, :mod:`envs.baseline_policies`, seeing its own 96×96 RGB frame, whatever the genome's network sees)
+on the same seeds, and a histogram of all returns; ``--baselines-from REPORT`` takes them from an earlier report
+played on the same seeds and conditions. ``--gif`` records the first episode of any environment that can render.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.baseline_policies import POLICIES
-from envs.car_racing_options import CAR_RACING_FRAME_SIZE
+from envs import ENVIRONMENTS, env_entry
 from evohebb.config import config_from_dict, config_to_dict, load_config, merge_nested, parse_overrides
 from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
 from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
@@ -34,18 +34,13 @@ from evohebb.run_io import atomic_write_json, read_results
 
 log = logging.getLogger(__name__)
 
-#: what CarRacing scores are reported on (issue 11): gymnasium's env, whole tracks, no early termination
-REFERENCE_CARRACING = ["carracing.backend=gymnasium", "carracing.negative_patience=0", "evaluation.max_steps=1000"]
 GENOMES = ("best", "center", "best_validation")
-#: what the baseline policies see on CarRacing: the env's own frame (the scripted driver is defined on it)
-BASELINE_VIEW = {"size": CAR_RACING_FRAME_SIZE, "grayscale": False}
-BASELINE_NAMES = ("random", *POLICIES)
 #: a policy's entries in the report, each after the policy's prefix (``random_returns``, …)
 SUMMARY_FIELDS = ("returns", "return_mean", "return_std", "lengths")
-#: what must match for ``--baselines-from`` to reuse an earlier report's baselines
-BASELINE_CONDITIONS = ("task", "seeds", "max_steps", "backend", "negative_patience", "frame_skip")
-#: the GIF of ``--gif``: every 2nd frame of CarRacing's 50 fps render, 200 px wide, played in real time (a
-#: 1000-step lap is ~2 MB)
+#: what must match for ``--baselines-from`` to reuse an earlier report's baselines (and the entry's conditions)
+BASELINE_CONDITIONS = ("task", "seeds", "max_steps")
+#: the GIF of ``--gif``: every 2nd frame of the env's render, 200 px wide, played in real time (a 1000-step
+#: CarRacing lap is ~2 MB)
 GIF_FRAME_STRIDE, GIF_WIDTH = 2, 200
 
 
@@ -72,31 +67,25 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
         check_layout(Path(source), layout, network.genome_spec())
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
-              "task": cfg.task, "max_steps": task.max_steps}
-    if cfg.task == "carracing":
-        report.update(backend=cfg.carracing.backend, negative_patience=cfg.carracing.negative_patience,
-                      frame_skip=cfg.carracing.frame_skip)
+              "task": cfg.task, "max_steps": task.max_steps, **task.spec.entry.conditions(cfg.env)}
     envs = task.build_envs(episodes)
     try:
         played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
                               to_action=task.spec.to_action, progress=f"genome ({episodes} episodes)",
                               record=readout_recorder(network) if readout_figure else None)
         report.update(_summary("", played))
-        if task.kind == "classification":
-            half = played.rewards.shape[0] // 2
-            report["accuracy_first_half"] = float(played.rewards[:half].mean())
-            report["accuracy_last_half"] = float(played.rewards[half:].mean())
+        report.update(task.spec.entry.episode_summary(played.rewards))
     finally:
         envs.close()
     if baselines_from is not None:
-        report.update(_reused_baselines(Path(baselines_from), report))
+        report.update(_reused_baselines(Path(baselines_from), report, task))
     elif baselines:
         report.update(_play_baselines(task, seeds))
     if gif:
         report["gif"] = _record_gif(task, network, genomes, seeds, Path(gif))
     if readout_figure:   # the first seed's readout, recorded while the genome played it above
-        report["readout_figure"] = str(write_readout_figure(np.stack(played.frames), task.env.observation_shape,
-                                                            Path(readout_figure)))
+        report["readout_figure"] = str(write_readout_figure(np.stack(played.frames), task.spec.observation_shape,
+                                                            Path(readout_figure), task.spec.output_names))
     out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
     atomic_write_json(out, report)
     if baselines or baselines_from is not None:
@@ -120,38 +109,42 @@ def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bo
     else:
         zoo = read_zoo_genome(source)
         base, values, origin, layout = zoo["config"], zoo["genome"], f"zoo:{zoo['name']}", zoo["layout"]
-    extra = [] if as_trained or base.get("task", "carracing") != "carracing" else REFERENCE_CARRACING
-    cfg = config_from_dict(EvolveConfig, merge_nested(base, parse_overrides([*extra, *overrides])))
+    base, given = EvolveConfig.upgrade_keys(base), EvolveConfig.upgrade_keys(parse_overrides(overrides))
+    name = config_from_dict(EvolveConfig, merge_nested(base, given)).env.name
+    reference = [] if as_trained else env_entry(name).reference_overrides
+    cfg = config_from_dict(EvolveConfig, merge_nested(merge_nested(base, parse_overrides(reference)), given))
     return cfg, values, origin, layout
 
 
 def _play_baselines(task, seeds: list[int]) -> dict:
-    """Random actions (and on CarRacing full gas and the scripted driver) on ``seeds``, in envs of their own: on
-    CarRacing they see the env's own 96×96 RGB frame (:data:`BASELINE_VIEW`), whatever the genome's network sees."""
-    envs = task.build_envs(len(seeds), **(BASELINE_VIEW if task.kind == "carracing" else {}))
+    """Random actions and the entry's own baselines on ``seeds``, in envs of their own (built with the entry's
+    ``baseline_overrides``: on CarRacing its own 96×96 RGB frame, whatever the genome's network sees)."""
+    entry = task.spec.entry
+    envs = task.build_envs(len(seeds), **entry.baseline_overrides)
     try:
         summaries = _summary("random_", run_random_episodes(envs, seeds, task.max_steps, action_seed=seeds[0],
                                                             progress="random actions"))
-        if task.kind == "carracing":
-            for name, policy in POLICIES.items():
-                summaries.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy,
-                                                                          progress=name)))
+        for name, policy in entry.baselines.items():
+            summaries.update(_summary(f"{name}_", run_policy_episodes(envs, seeds, task.max_steps, policy,
+                                                                      progress=name)))
     finally:
         envs.close()
     return summaries
 
 
-def _reused_baselines(path: Path, report: dict) -> dict:
+def _reused_baselines(path: Path, report: dict, task) -> dict:
     """The baseline entries of an earlier report, refused unless it was played on the same conditions."""
     if not path.is_file():
         raise FileNotFoundError(f"--baselines-from {path}: no such report")
     earlier = json.loads(path.read_text(encoding="utf-8"))
-    for key in BASELINE_CONDITIONS:
+    conditions = (*BASELINE_CONDITIONS, *task.spec.entry.conditions(task.env))
+    for key in conditions:
         if key in report and earlier.get(key) != report[key]:
             raise ValueError(f"--baselines-from {path}: its {key} is {_abridged(earlier.get(key))!r}, this "
                              f"evaluation's is {_abridged(report[key])!r}; the baselines must be played on the same "
-                             f"{', '.join(BASELINE_CONDITIONS)} (or use --baselines)")
-    entries = {f"{name}_{field}": earlier[f"{name}_{field}"] for name in BASELINE_NAMES for field in SUMMARY_FIELDS
+                             f"{', '.join(conditions)} (or use --baselines)")
+    names = ("random", *task.spec.entry.baselines)
+    entries = {f"{name}_{field}": earlier[f"{name}_{field}"] for name in names for field in SUMMARY_FIELDS
                if f"{name}_{field}" in earlier}
     if not entries:
         raise ValueError(f"--baselines-from {path}: the report holds no baselines (it was not run with --baselines)")
@@ -177,21 +170,24 @@ def _default_report_path(source: Path, origin: str, overrides: list[str]) -> Pat
 
 
 def _record_gif(task, network, genomes, seeds, path: Path) -> str:
-    if task.kind != "carracing":
-        raise ValueError("--gif records CarRacing episodes; this run's task is " + task.kind)
+    entry = task.spec.entry
+    if not entry.can_render:
+        raise ValueError(f"--gif: the environment {task.kind!r} cannot render; allowed: an environment that can ("
+                         f"{', '.join(n for n, e in ENVIRONMENTS.items() if e.can_render)})")
     from PIL import Image
-    one = task.build_envs(1, render_mode="rgb_array", backend="gymnasium", vectorization="sync")
+    one = task.build_envs(1, **entry.render_overrides)
     try:
         recorded = run_episodes(network, one, genomes[:1], seeds[:1], weight_seed=seeds[0], max_steps=task.max_steps,
                                 to_action=task.spec.to_action, record=lambda: one.envs[0].render())
+        fps = one.envs[0].metadata.get("render_fps", 50)
     finally:
         one.close()
     frames = recorded.frames[::GIF_FRAME_STRIDE]
     height, width = frames[0].shape[:2]
     size = (GIF_WIDTH, round(height * GIF_WIDTH / width))
     images = [Image.fromarray(frame).resize(size, Image.Resampling.BOX) for frame in frames]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=20 * GIF_FRAME_STRIDE, loop=0,
-                   optimize=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps) * GIF_FRAME_STRIDE,
+                   loop=0, optimize=True)
     log.info("saved %d of %d frames (%dx%d) to %s", len(images), len(recorded.frames), *size, path)
     return str(path)
 
@@ -202,9 +198,8 @@ def write_return_histogram(report: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     series = {"evolved": report["returns"]}
-    for name in ("scripted", "full_gas", "random"):
-        if f"{name}_returns" in report:
-            series[name] = report[f"{name}_returns"]
+    series.update({key[:-len("_returns")]: values for key, values in report.items()
+                   if key.endswith("_returns") and key != "returns"})
     bins = np.histogram_bin_edges(np.concatenate([np.asarray(v) for v in series.values()]), bins=30)
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
     for name, values in series.items():

@@ -193,14 +193,12 @@ def _stopped_without_actors(err: NoActorsLeftError, checkpoints: CheckpointManag
     message = (f"{err}; checkpoint written after {state['generation']} generations: once the cluster has CPUs "
                f"again, continue with `evohebb evolve --resume {run_dir}` (on a cluster: `python -m runners.submit "
                f"--address ... -- --resume {run_dir}`)")
-    log.error("%s", message)
     return NoActorsLeftError(message)
 
 
 def evaluation_task(cfg: EvolveConfig) -> EvaluationTask:
     """The typed description of what each actor builds, taken from the config."""
-    env = cfg.carracing if cfg.task == "carracing" else cfg.classification
-    return EvaluationTask(kind=cfg.task, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=env,
+    return EvaluationTask(kind=cfg.env.name, max_steps=cfg.evaluation.max_steps, network=cfg.network, env=cfg.env,
                           device=str(resolve_device(cfg.device)), plugins=tuple(cfg.plugins))
 
 

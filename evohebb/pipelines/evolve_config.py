@@ -1,11 +1,20 @@
-"""Configuration of the evolve pipeline (``evohebb evolve <config.yaml> [key=value ...]``)."""
+"""Configuration of the evolve pipeline (``evohebb evolve <config.yaml> [key=value ...]``).
+
+The ``env`` section is the settings of the environment its ``name`` selects (:mod:`envs.env_registry`: ``carracing``,
+``classification``, ``gymnasium``, or any registered one). Configs and zoo files written before environments were
+registry entries held ``task: carracing|classification`` and one section per task (``carracing:``,
+``classification:``); they still load: :meth:`EvolveConfig.upgrade_keys` turns ``task`` into ``env.name`` and the
+selected task's section into ``env`` (``key=value`` overrides such as ``carracing.backend=gymnasium`` too), and
+drops the other task's section, which was never read (it is refused if it holds anything but its defaults).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from envs.env_settings import CarRacingSettings, ClassificationSettings
-from evohebb.config import ConfigError, option
+from envs import EnvSettings, env_entry
+from evohebb.config import ConfigError, config_to_dict, option, selected_section
 from evohebb.es.search_algorithms import ALGORITHMS, settings_of
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
@@ -97,10 +106,59 @@ class EvolveConfig(RunSettings):
     """The run section (name, seed, device, checkpoint; see RunSettings) and the evolution."""
 
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    task: str = option("carracing", choices=("carracing", "classification"))
+    env: EnvSettings = selected_section(lambda name: env_entry(name).settings, "carracing",
+                                        help="the environment: its name (a registered entry) and its settings")
     generations: int = option(10, low=1)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     network: PlasticNetworkSettings = field(default_factory=PlasticNetworkSettings)
-    carracing: CarRacingSettings = field(default_factory=CarRacingSettings)
-    classification: ClassificationSettings = field(default_factory=ClassificationSettings)
+
+    @property
+    def task(self) -> str:
+        """The environment's registered name (``env.name``; the ``task`` key of older configs)."""
+        return self.env.name
+
+    def __getattr__(self, name: str) -> Any:
+        """``cfg.carracing`` / ``cfg.classification`` (the sections of older configs): the env settings when that
+        environment is the selected one."""
+        env = self.__dict__.get("env")
+        if name in LEGACY_ENV_SECTIONS and env is not None and env.name == name:
+            return env
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
+
+    @staticmethod
+    def upgrade_keys(data: dict[str, Any]) -> dict[str, Any]:
+        """A mapping of an older config (``task`` and per-task sections) as this version's (see the module doc)."""
+        if not any(key in data for key in ("task", *LEGACY_ENV_SECTIONS)):
+            return data
+        data = dict(data)
+        task = data.pop("task", None)
+        sections = {key: data.pop(key) for key in LEGACY_ENV_SECTIONS if key in data}
+        env = dict(data.get("env") or {})
+        if task is not None and env.get("name", task) != task:
+            raise ConfigError(f"task: {task!r} contradicts env.name {env['name']!r}; allowed: one of the two "
+                              "(task is the older spelling of env.name)")
+        name = task or env.get("name") or (next(iter(sections)) if len(sections) == 1 else "carracing")
+        for key, section in sections.items():
+            if not isinstance(section, dict):
+                raise ConfigError(f"{key}: {section!r} is not a mapping of {key} settings")
+            if key != name and section != _defaults_of(key, section):
+                raise ConfigError(f"{key}: {section!r} configures an environment that env.name {name!r} does not "
+                                  f"select; allowed: env.name={key} (or task={key}), or leave {key} out")
+        legacy = sections.get(name, {})
+        for key in legacy.keys() & env.keys():
+            if legacy[key] != env[key]:
+                raise ConfigError(f"{name}.{key}: {legacy[key]!r} contradicts env.{key} {env[key]!r}; allowed: one of "
+                                  f"the two ({name}.{key} is the older spelling of env.{key})")
+        data["env"] = {**legacy, **env, "name": name}
+        return data
+
+
+#: the per-task sections of configs written before environments were registry entries
+LEGACY_ENV_SECTIONS = ("carracing", "classification")
+
+
+def _defaults_of(name: str, section: dict[str, Any]) -> dict[str, Any]:
+    """The defaults of environment ``name``'s settings, for the keys ``section`` gives."""
+    defaults = config_to_dict(env_entry(name).settings())
+    return {key: defaults.get(key) for key in section}

@@ -17,8 +17,6 @@ import numpy as np
 
 __all__ = ["readout_recorder", "write_readout_figure"]
 
-OUTPUT_NAMES = {3: ("steer", "gas", "brake")}
-
 
 def readout_recorder(network) -> Callable[[], np.ndarray]:
     """For :func:`evohebb.es.rollout.run_episodes`'s ``record``: the first individual's output-layer weights
@@ -26,8 +24,10 @@ def readout_recorder(network) -> Callable[[], np.ndarray]:
     return lambda: network.weights()[-1][0].detach().cpu().numpy().copy()
 
 
-def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: Path, moments: int = 5) -> Path:
-    """Draw ``weights`` ``[T, n_out, n_in]`` (see the module doc) to ``path``."""
+def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: Path,
+                         output_names: tuple[str, ...] | None = None, moments: int = 5) -> Path:
+    """Draw ``weights`` ``[T, n_out, n_in]`` (see the module doc) to ``path``; ``output_names`` label the rows (the
+    environment entry's names of its actions; default ``output i``)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -35,8 +35,8 @@ def write_readout_figure(weights: np.ndarray, obs_shape: tuple[int, ...], path: 
     first = 1 if len(weights) > 1 else 0
     weights = weights[first:]
     steps, n_out, n_in = weights.shape
-    names = OUTPUT_NAMES.get(n_out, tuple(f"output {i}" for i in range(n_out)))
-    as_image = n_in == int(np.prod(obs_shape)) and obs_shape[0] == 1
+    names = output_names if output_names is not None else tuple(f"output {i}" for i in range(n_out))
+    as_image = len(obs_shape) == 3 and obs_shape[0] == 1 and n_in == int(np.prod(obs_shape))
     picks = np.unique(np.linspace(0, steps - 1, moments).round().astype(int))
     limit = float(np.abs(weights).max()) or 1.0
     fig, axes = plt.subplots(n_out, len(picks) + 1, figsize=(1.6 * len(picks) + 3.2, 1.6 * n_out + 0.4),

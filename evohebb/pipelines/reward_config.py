@@ -9,17 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evohebb.config import ConfigError, option
+from evohebb.data.dataset_registry import DATASETS
 from evohebb.nn.reward_classifier import RewardNetworkSettings
 from evohebb.plasticity.dopamine_table import DopamineSettings
 from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
-#: pixels of one image of each data set (the shallow variant normalises whole images)
-IMAGE_PIXELS = {"mnist": 784, "fashion_mnist": 784}
+#: the data sets of one-channel images the network reads (their pixel counts: the data-set table)
+GRAYSCALE_DATASETS = tuple(name for name, entry in DATASETS.items() if entry.image_shape[0] == 1)
 
 
 @dataclass
 class DataConfig:
-    name: str = option("mnist", choices=tuple(IMAGE_PIXELS), help="data set")
+    name: str = option("mnist", choices=GRAYSCALE_DATASETS, help="data set")
     data_dir: str | None = option(None, help="data root (else $EVOHEBB_DATA, else ~/.cache/evohebb/data)")
     download: bool = option(False, help="download with torchvision where a network exists")
     classes: list[int] | None = option(None, low=0, high=9,
@@ -75,7 +76,7 @@ class RewardConfig(RunSettings):
         if n.variant == "shallow" and "conv" in self.dopamine.release:
             raise ConfigError(f"dopamine.release: {list(self.dopamine.release)!r} names 'conv', which the shallow "
                               "variant does not have; allowed: [] or ['feedf']")
-        pixels = IMAGE_PIXELS[self.data.name]
+        pixels = DATASETS[self.data.name].pixels   # the shallow variant normalises whole images
         if n.variant == "shallow" and n.input_sum <= pixels:
             raise ConfigError(f"network.input_sum: {n.input_sum} is not allowed for the shallow variant on "
                               f"{self.data.name} ({pixels} pixels, each gets 1 + its share); allowed: > {pixels}")

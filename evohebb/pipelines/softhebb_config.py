@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from evohebb.config import ConfigError, option
+from evohebb.data.dataset_registry import DATASETS
 from evohebb.nn.architectures import hebbian_fields_set_by, list_models, model_settings
 from evohebb.nn.softhebb_settings import HebbianSettings
 from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
@@ -16,7 +17,7 @@ from evohebb.run_io.run_settings import CheckpointSettings, RunSettings
 
 @dataclass
 class DataConfig:
-    name: str = option("cifar10", choices=("cifar10", "cifar100", "mnist", "fashion_mnist"), help="data set")
+    name: str = option("cifar10", choices=tuple(DATASETS), help="data set")
     data_dir: str | None = option(None, help="data root (else $EVOHEBB_DATA, else ~/.cache/evohebb/data)")
     download: bool = option(False, help="download with torchvision where a network exists")
     train_subset: int = option(0, low=0, help="use only the first N training images (0: all)")

@@ -36,7 +36,7 @@ def test_carracing_genome_layout_and_outputs():
 
 
 def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
-    sig, clip = carracing_policy(pedals="sigmoid"), carracing_policy(pedals="clip")
+    sig, clip = carracing_policy(head="carracing_sigmoid"), carracing_policy(head="carracing_clip")
     genomes = _genomes(clip, 16, 3)
     obs = torch.rand(16, 3, 64, 64)
     for net in (sig, clip):
@@ -50,8 +50,8 @@ def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
     assert (c[:, 1:] == 0).any() and (c[:, 1:] > 0).any()
     _, out_activity = clip._acts[-1]   # what the rule sees: the unclipped tanh
     torch.testing.assert_close(out_activity[:, 1:], torch.tanh(z), atol=1e-5, rtol=1e-4)
-    with pytest.raises(ValueError, match="pedals='brake'"):
-        carracing_policy(pedals="brake")
+    with pytest.raises(ValueError, match="output head 'brake' is unknown"):
+        carracing_policy(head="brake")
 
 
 def test_layer_outputs_sharing_keeps_output_neurons_apart():

@@ -3,9 +3,13 @@ plug-in it registers is selected by name and used."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
+import types
 from pathlib import Path
 
+import gymnasium as gym
 import pytest
 import torch
 
@@ -81,3 +85,22 @@ def test_add_a_competition_example_runs():
     finally:
         for name in set(COMPETITIONS) - before:
             COMPETITIONS.pop(name)
+
+
+def test_add_an_environment_example_runs(tmp_path, monkeypatch):
+    """The example registers a gymnasium env and an evohebb entry of its own, evolves on both for 2 generations and
+    evaluates the second against its baselines."""
+    from envs import ENVIRONMENTS
+    monkeypatch.chdir(tmp_path)
+    module = types.ModuleType("extending_example")   # as if the example were a script's module
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    try:
+        exec(compile(section_code("Add an environment"), str(DOC), "exec"), module.__dict__)
+    finally:
+        ENVIRONMENTS.pop("reach", None)
+        gym.registry.pop("Reach-v0", None)
+    for run, task in (("reach", "gymnasium"), ("reach-entry", "reach")):
+        results = json.loads((tmp_path / "runs" / run / "results.json").read_text())
+        assert results["completed"] and results["generations_done"] == 2 and results["task"] == task
+    report = json.loads((tmp_path / "runs" / "reach-entry" / "evaluation-best.json").read_text())
+    assert len(report["returns"]) == len(report["random_returns"]) == len(report["push_right_returns"]) == 3
