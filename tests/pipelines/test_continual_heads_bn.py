@@ -1,6 +1,7 @@
 """The continual pipeline's head selection study and batch-norm modes, end to end on small synthetic data sets
 written in the CIFAR-10 pickle format (the real loaders, the real pipeline)."""
 
+import json
 import shutil
 
 import pytest
@@ -123,3 +124,17 @@ def test_resume_inside_task_3_with_per_task_statistics_and_a_feature_score(cifar
 def test_batch_norm_and_shrinkage_errors_name_the_field_and_what_is_allowed(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(ContinualConfig, None, ["stream.name=mnist", *overrides])
+
+
+def test_comparison_tables_every_score_for_the_models_with_multiple_heads(cifar_root, tmp_path):
+    from evohebb.pipelines.continual_compare import run_comparison
+    cfg = _config(cifar_root, "stream.n_tasks=2", "checkpoint.every=1000", "checkpoint.keep=1")
+    comparison = run_comparison(cfg, tmp_path, models=["V", "M"], seeds=[0, 1])
+    assert "selection_study" not in comparison["models"]["V"]
+    study = comparison["models"]["M"]["selection_study"]
+    assert set(study) == {f"{s}/{u}" for s in HEAD_SCORES for u in UNITS}
+    runs = [json.loads((tmp_path / f"M-seed{seed}" / "results.json").read_text()) for seed in (0, 1)]
+    assert study["gaussian/sample"]["average_accuracy"]["values"] == [
+        100 * r["head_selection_study"]["gaussian/sample"]["average_accuracy"] for r in runs]
+    table = (tmp_path / "comparison.md").read_text()
+    assert all(f"| M | {score} |" in table for score in HEAD_SCORES) and "| V | energy |" not in table
