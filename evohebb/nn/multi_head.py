@@ -50,11 +50,11 @@ class HeadEvidence:
             raise ValueError("a feature-statistics head score needs the features and every head's statistics "
                              "(FeatureStatistics.record at the end of each task)")
         means, variances = (t.double() for t in self.statistics)               # [H, C, D], [H, D]
-        x = self.features.double()
-        x = x.expand(means.shape[0], *x.shape) if x.dim() == 2 else x           # [H, N, D]
+        x = self.features.double()                                              # [N, D] or [H, N, D]
+        images = "nd" if x.dim() == 2 else "hnd"
         precision = 1.0 / variances
-        d2 = (torch.einsum("hnd,hd->hn", x * x, precision)[:, :, None]
-              - 2 * torch.einsum("hnd,hcd->hnc", x, means * precision[:, None])
+        d2 = (torch.einsum(f"{images},hd->hn", x * x, precision)[:, :, None]
+              - 2 * torch.einsum(f"{images},hcd->hnc", x, means * precision[:, None])
               + torch.einsum("hcd,hd->hc", means * means, precision)[:, None, :])
         return d2.clamp_min(0).amin(-1)
 
