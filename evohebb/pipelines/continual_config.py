@@ -83,8 +83,9 @@ class ContinualSettings:
     heads: str | None = option(None, choices=HEADS,
                                help="single: one head trained task after task; multi: one head per task, chosen "
                                     "without labels at inference; null: the model's")
-    head_score: str = option("max_abs_logit", help="unsupervised head-selection score (multi): "
-                                                   + ", ".join(sorted(HEAD_SCORES)))
+    head_score: str = option("gaussian", help="unsupervised head-selection score (multi; default chosen by the "
+                                              "measurement of docs/results.md, the thesis: max_abs_logit): "
+                                              + ", ".join(sorted(HEAD_SCORES)))
     selection_unit: int = option(0, low=0, help="images per head choice: the score is summed over each "
                                                 "consecutive group of N test images of a task (0: the task's "
                                                 "whole test set, as the thesis)")
