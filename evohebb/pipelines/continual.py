@@ -14,9 +14,12 @@
    training one head, ``multi`` (M, KPM) adds a fresh head per task (:class:`~evohebb.nn.multi_head.MultiHead`);
 3. **evaluation**: every task seen so far is tested (``R[t][j]``): task-incremental (``stream.scenario=task``,
    the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. Multiple
-   heads are chosen per group of test images without labels (``continual.head_score``); the fraction of
-   right choices is the head-selection accuracy, and the accuracy each task's own head would give (no selection)
-   separates the network's drift from wrong choices.
+   heads are chosen per group of test images without labels (``continual.head_score``; the feature-statistics
+   scores use what each task left behind, recorded after its readout); the fraction of right choices is the
+   head-selection accuracy, and the accuracy each task's own head would give (no selection) separates the
+   network's drift from wrong choices. Every registered score is also measured, per group and per image
+   (:mod:`.continual_selection`). ``continual.bn`` says which batch-norm statistics each head's features use
+   (:mod:`evohebb.nn.batch_norm_tasks`).
 
 After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) and the
 method's per-layer summary to TensorBoard and ``metrics.jsonl``; at the end ``results.json`` (with the method's
@@ -24,8 +27,9 @@ summary) and ``figures/accuracy_matrix.png``.
 
 Global step: task ``t`` owns the steps after ``offset[t]``: its Hebbian updates ``1..U``, readout epochs
 ``U + e``, its evaluation ``U + E + 1``. Checkpoints (every ``checkpoint.every`` Hebbian updates, after every
-readout epoch, after every task) hold the network, the heads, the plasticity and method states, :class:`ContinualState`
-(plain containers), RNG states and the config; ``resume=True`` continues from the last one.
+readout epoch, after every task) hold the network, the heads and each finished task's feature statistics, the
+kept batch-norm statistics, the plasticity and method states, :class:`ContinualState` (plain containers), RNG
+states and the config; ``resume=True`` continues from the last one.
 """
 
 from __future__ import annotations
