@@ -138,3 +138,12 @@ def test_comparison_tables_every_score_for_the_models_with_multiple_heads(cifar_
         100 * r["head_selection_study"]["gaussian/sample"]["average_accuracy"] for r in runs]
     table = (tmp_path / "comparison.md").read_text()
     assert all(f"| M | {score} |" in table for score in HEAD_SCORES) and "| V | energy |" not in table
+
+
+def test_with_one_test_image_per_task_selection_per_image_is_selection_per_group(cifar_root, tmp_path):
+    results = run_continual(_config(cifar_root, "stream.n_tasks=3", "stream.test_per_task=1"), tmp_path)
+    study = results["head_selection_study"]
+    assert results["n_test_per_task"] == [1, 1, 1]
+    for score in HEAD_SCORES:
+        assert study[f"{score}/sample"]["head_selection_matrix"] == study[f"{score}/group"]["head_selection_matrix"]
+        assert study[f"{score}/sample"]["accuracy_matrix"] == study[f"{score}/group"]["accuracy_matrix"]
