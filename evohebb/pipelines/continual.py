@@ -257,7 +257,7 @@ def _first(data: ImageDataset, n: int) -> ImageDataset:
 
 # ------------------------------------------------------------------------------------------------ evaluation
 def evaluation_features(model: HebbianConvNet, bn: BatchNormMode, data: ImageDataset, n_heads: int,
-                  cfg: ContinualConfig, device: torch.device, desc: str) -> torch.Tensor:
+                        cfg: ContinualConfig, device: torch.device, desc: str) -> torch.Tensor:
     """Frozen features of ``data``: ``[N, D]``, or ``[H, N, D]`` where each head sees them with its own batch-norm
     statistics (``bn.per_head``)."""
     if not bn.per_head:
