@@ -14,9 +14,12 @@
    training one head, ``multi`` (M, KPM) adds a fresh head per task (:class:`~evohebb.nn.multi_head.MultiHead`);
 3. **evaluation**: every task seen so far is tested (``R[t][j]``): task-incremental (``stream.scenario=task``,
    the thesis) among the task's own classes, class-incremental (``class``) among every class seen so far. Multiple
-   heads are chosen per group of test images without labels (``continual.head_score``); the fraction of
-   right choices is the head-selection accuracy, and the accuracy each task's own head would give (no selection)
-   separates the network's drift from wrong choices.
+   heads are chosen per group of test images without labels (``continual.head_score``; the feature-statistics
+   scores use what each task left behind, recorded after its readout); the fraction of right choices is the
+   head-selection accuracy, and the accuracy each task's own head would give (no selection) separates the
+   network's drift from wrong choices. Every registered score is also measured, per group and per image
+   (:mod:`.continual_selection`). ``continual.bn`` says which batch-norm statistics each head's features use
+   (:mod:`evohebb.nn.batch_norm_tasks`).
 
 After every task: ``R``, average accuracy, backward transfer and forgetting (:mod:`.continual_metrics`) and the
 method's per-layer summary to TensorBoard and ``metrics.jsonl``; at the end ``results.json`` (with the method's
@@ -24,8 +27,9 @@ summary) and ``figures/accuracy_matrix.png``.
 
 Global step: task ``t`` owns the steps after ``offset[t]``: its Hebbian updates ``1..U``, readout epochs
 ``U + e``, its evaluation ``U + E + 1``. Checkpoints (every ``checkpoint.every`` Hebbian updates, after every
-readout epoch, after every task) hold the network, the heads, the plasticity and method states, :class:`ContinualState`
-(plain containers), RNG states and the config; ``resume=True`` continues from the last one.
+readout epoch, after every task) hold the network, the heads and each finished task's feature statistics, the
+kept batch-norm statistics, the plasticity and method states, :class:`ContinualState` (plain containers), RNG
+states and the config; ``resume=True`` continues from the last one.
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ import torch
 
 from evohebb.config import config_to_dict
 from evohebb.data import ImageDataset, load_dataset, task_splits
-from evohebb.nn.multi_head import MultiHead
+from evohebb.nn.batch_norm_tasks import BN_MODES, BatchNormMode
+from evohebb.nn.multi_head import MultiHead, chosen_class, select_heads
+from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.pipelines.continual_config import ContinualConfig
 from evohebb.pipelines.continual_figures import write_matrix_figure
 from evohebb.pipelines.continual_metrics import average_accuracy, backward_transfer, forgetting
+from evohebb.pipelines.continual_selection import selection_study, study_results
 from evohebb.pipelines.continual_strategies import StrategyHooks, build_strategy
 from evohebb.pipelines.softhebb import (
     SoftHebbState,
@@ -94,6 +101,8 @@ class ContinualState(PlainState):
     learned: list[float] = field(default_factory=list)   # each task's own head on its task, right after training
     selection: list[list[float | None]] = field(default_factory=list)  # head-selection accuracy (multi)
     own_head: list[list[float | None]] = field(default_factory=list)   # accuracy with the task's own head (multi)
+    study_selection: dict[str, list[list[float | None]]] = field(default_factory=dict)  # every score/unit (multi)
+    study_accuracy: dict[str, list[list[float | None]]] = field(default_factory=dict)
     unsup_seconds: list[float] = field(default_factory=list)
     unsup_images_per_s: list[float | None] = field(default_factory=list)
     task_seconds: list[float] = field(default_factory=list)
@@ -113,8 +122,9 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
     local_labels = c.multi_head or cfg.stream.scenario == "task"
     head_size = cfg.stream.classes_per_task if local_labels else n_classes
     model = build_model(cfg, tasks[0].train.image_shape, head_size, device)
-    heads = MultiHead(model.feature_dim, cfg.model.dropout, device)
+    heads = MultiHead(model.feature_dim, cfg.model.dropout, device, c.feature_shrinkage)
     strategy = build_strategy(c, model)
+    bn = BN_MODES.lookup(c.bn)()
     updates = [unsupervised_updates(model, len(task.train), cfg.unsupervised) for task in tasks]
     offsets = [sum(u + cfg.readout.epochs + 1 for u in updates[:t]) for t in range(n_tasks + 1)]
     log.info("%s (method %s, %s head), %s-incremental, %d tasks of %s on %s: %s", c.name, c.method_name,
@@ -131,6 +141,9 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
                 heads.add_head(size)
             model.load_state_dict(saved["model"])
             heads.load_state_dict(saved["heads"])
+            if "head_statistics" in saved:   # older checkpoints: none recorded, batch norm shared
+                heads.statistics.load_state_dict(saved["head_statistics"])
+                bn.load_state_dict(saved["batch_norm"])
             model.load_plasticity_state(saved["plasticity"])
             strategy.load_state_dict(saved["strategy"] if "strategy" in saved   # older checkpoints: KP's own key
                                      else saved["kernel_plasticity"])
@@ -146,6 +159,7 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
         state.seconds_in_task += now - clock[0]
         clock[0] = now
         ckpt.save({"model": model.state_dict(), "heads": heads.state_dict(), "head_sizes": heads.sizes,
+                   "head_statistics": heads.statistics.state_dict(), "batch_norm": bn.state_dict(),
                    "plasticity": model.plasticity_state(), "strategy": strategy.state_dict(),
                    "state": state.to_checkpoint(), "rng": capture_rng_state(), "step": step,
                    "config": config_to_dict(cfg)}, step)
@@ -161,6 +175,7 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
                                        step_offset=offsets[t], order_seed=cfg.seed * 100 + t,
                                        on_update=hooks.on_update, desc=f"{desc} unsupervised")
                 strategy.end_task()
+                bn.end_unsupervised(t, model)
                 state.stage = "readout"
 
             # readout: this task's head on frozen features
@@ -175,17 +190,23 @@ def run_continual(cfg: ContinualConfig, run_dir: str | Path, resume: bool = Fals
             train_supervised(heads.readout(head), heads.heads[head].parameters(), train_x, train_y, test_x, test_y,
                              cfg, phase, offsets[t] + updates[t], metrics, save)
             learned = accuracy(heads.readout(head), test_x, test_y)
+            if c.multi_head:   # what this task leaves behind for choosing its head
+                heads.record_statistics(head, train_x, train_y)
 
             # evaluation of every task so far
-            row, selection, own = [], [], []
+            row, selection, own, study = [], [], [], []
             for j in range(t + 1):
-                features = test_x if j == t else extract_features(model, tasks[j].test, cfg, device,
-                                                                  f"{desc} features (test of task {j + 1})")
-                acc, chosen, own_acc = evaluate_task(tasks, j, t, features, heads, cfg)
+                features = test_x if j == t and not bn.per_head else evaluation_features(
+                    model, bn, tasks[j].test, t + 1, cfg, device, f"{desc} features (test of task {j + 1})")
+                acc, chosen, own_acc, by_score = evaluate_task(tasks, j, t, features, heads, cfg)
                 row.append(acc)
                 selection.append(chosen)
                 own.append(own_acc)
+                study.append(by_score)
             rest = [None] * (n_tasks - t - 1)
+            for key in study[0]:
+                state.study_selection.setdefault(key, []).append([s[key][0] for s in study] + rest)
+                state.study_accuracy.setdefault(key, []).append([s[key][1] for s in study] + rest)
             state.accuracy.append(row + rest)
             state.selection.append(selection + rest if c.multi_head else [None] * n_tasks)
             state.own_head.append(own + rest if c.multi_head else [None] * n_tasks)
@@ -235,35 +256,55 @@ def _first(data: ImageDataset, n: int) -> ImageDataset:
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
+def evaluation_features(model: HebbianConvNet, bn: BatchNormMode, data: ImageDataset, n_heads: int,
+                        cfg: ContinualConfig, device: torch.device, desc: str) -> torch.Tensor:
+    """Frozen features of ``data``: ``[N, D]``, or ``[H, N, D]`` where each head sees them with its own batch-norm
+    statistics (``bn.per_head``)."""
+    if not bn.per_head:
+        return extract_features(model, data, cfg, device, desc)
+    stack = []
+    for h in range(n_heads):
+        with bn.head_statistics(model, h):
+            stack.append(extract_features(model, data, cfg, device, f"{desc}, head {h + 1}"))
+    return torch.stack(stack)
+
+
 @torch.no_grad()
 def evaluate_task(tasks: list[Task], j: int, t: int, features: torch.Tensor, heads: MultiHead,
-                  cfg: ContinualConfig) -> tuple[float, float | None, float | None]:
+                  cfg: ContinualConfig) -> tuple[float, float | None, float | None, dict[str, tuple[float, float]]]:
     """Accuracy on task ``j`` after task ``t`` with the model's inference; with multiple heads also the fraction of
-    its test images whose head was chosen right, and the accuracy its own head would give (no selection: what
-    the network's drift alone leaves)."""
+    its test images whose head was chosen right, the accuracy its own head would give (no selection: what the
+    network's drift alone leaves) and both of the former for every registered score per group and per image
+    (:func:`~.continual_selection.selection_study`; ``{}`` with a single head)."""
     c, task = cfg.continual, tasks[j]
     labels = task.test.labels.to(features.device)
     if not len(labels):
-        return float("nan"), None, None
+        return float("nan"), None, None, {}
     task_incremental = cfg.stream.scenario == "task"
     if c.multi_head:
-        chosen, local = heads.predict(features, upto=t + 1, score=c.head_score, unit=c.selection_unit)
-        own = heads.all_logits(features, upto=t + 1)[j].argmax(-1)
         if task_incremental:
-            right, own_right = local == task.local(labels), own == task.local(labels)
+            def right(chosen: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+                return local == task.local(labels)
         else:   # the chosen head's class, as a global label
             classes = torch.tensor([tasks[h].classes for h in range(t + 1)], device=features.device)
-            right, own_right = classes[chosen, local] == labels, classes[j, own] == labels
-        return (right.float().mean().item(), (chosen == j).float().mean().item(),
-                own_right.float().mean().item())
+
+            def right(chosen: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+                return classes[chosen, local] == labels
+        evidence = heads.evidence(features, upto=t + 1)
+        chosen = select_heads(evidence, c.head_score, c.selection_unit)
+        own = torch.full_like(chosen, j)
+        return (right(chosen, chosen_class(evidence.logits, chosen)).float().mean().item(),
+                (chosen == j).float().mean().item(),
+                right(own, chosen_class(evidence.logits, own)).float().mean().item(),
+                selection_study(evidence, j, right))
     heads.eval()
     logits = heads(features.float(), 0)
     if task_incremental:
-        right = logits.argmax(1) == task.local(labels)
+        correct = logits.argmax(1) == task.local(labels)
     else:   # among the classes seen so far
         seen = torch.tensor([k for h in range(t + 1) for k in tasks[h].classes], device=features.device)
-        right = seen[logits[:, seen].argmax(1)] == labels
-    return right.float().mean().item(), None, None
+        correct = seen[logits[:, seen].argmax(1)] == labels
+    return correct.float().mean().item(), None, None, {}
 
 
 def task_metrics(state: ContinualState, t: int, learned: float) -> dict[str, float]:
@@ -322,6 +363,7 @@ def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task]
         "head_selection_matrix": state.selection,
         "own_head_accuracy_matrix": state.own_head,
         "own_head_average_accuracy": per_task[-1].get("eval/own_head_average_accuracy") if per_task else None,
+        "head_selection_study": study_results(state.study_selection, state.study_accuracy),
         "average_accuracy_per_task": [m["eval/average_accuracy"] for m in per_task],
         "unsupervised_seconds": state.unsup_seconds,
         "unsupervised_images_per_s": state.unsup_images_per_s,

@@ -8,8 +8,10 @@ A model is a thesis name (V, M, KP, KPM) or ``<method>-<heads>`` for any registe
 (:func:`~evohebb.pipelines.continual_config.model_pair`); the default is V, M, KP and KPM.
 Runs go to ``<root>/<model>-seed<seed>/`` (each a full continual run: config, checkpoints, metrics, results);
 the comparison to ``<root>/comparison.md``, ``comparison.json`` and ``figures/comparison.png``. Every figure is
-the mean ± sample standard deviation over the seeds, after the last task. With ``resume`` finished runs are
-read back and unfinished ones resume from their last checkpoint.
+the mean ± sample standard deviation over the seeds, after the last task. Models with multiple heads add a second
+table: head-selection accuracy and average accuracy for every registered head score, per test group and per image
+(each run's ``head_selection_study``). With ``resume`` finished runs are read back and unfinished ones resume
+from their last checkpoint.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from evohebb.config import save_config
 from evohebb.pipelines.continual import run_continual
 from evohebb.pipelines.continual_config import MODELS, ContinualConfig
 from evohebb.pipelines.continual_figures import write_bar_figure
+from evohebb.pipelines.continual_selection import UNITS
 from evohebb.run_io import atomic_write_json, atomic_write_text, read_results
 
 log = logging.getLogger(__name__)
+
+STUDY_METRICS = {"head_selection_accuracy": "head selection", "average_accuracy": "average accuracy"}
 
 METRICS = (  # (results key, column title)
     ("average_accuracy", "average accuracy (%)"),
@@ -84,13 +89,21 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, Any]:
                                "seconds": [r["seconds"] for r in results]}
         for key, _ in METRICS:
             values = [100 * r[key] for r in results if r.get(key) is not None]
-            row[key] = {"mean": fmean(values), "std": stdev(values) if len(values) > 1 else 0.0,
-                        "values": values} if values else None
+            row[key] = _spread(values)
+        studies = [r["head_selection_study"] for r in results if r.get("head_selection_study")]
+        if studies:
+            row["selection_study"] = {score: {key: _spread([100 * study[score][key] for study in studies])
+                                              for key in STUDY_METRICS} for score in studies[0]}
         out["models"][model] = row
     first = next(iter(runs.values()))[0]
     out.update({key: first[key] for key in ("dataset", "scenario", "n_tasks", "classes", "n_train_per_task",
                                             "n_test_per_task", "n_layers")})
     return out
+
+
+def _spread(values: list[float]) -> dict[str, Any] | None:
+    return {"mean": fmean(values), "std": stdev(values) if len(values) > 1 else 0.0,
+            "values": values} if values else None
 
 
 def markdown_table(comparison: dict[str, Any]) -> str:
@@ -101,6 +114,17 @@ def markdown_table(comparison: dict[str, Any]) -> str:
     for model, row in comparison["models"].items():
         cells = [("–" if row[key] is None else f"{row[key]['mean']:.1f} ± {row[key]['std']:.1f}") for key, _ in METRICS]
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {len(row['seeds'])} |")
+    studied = {model: row["selection_study"] for model, row in comparison["models"].items() if "selection_study" in row}
+    if studied:
+        lines += ["", "Head selection by score (%; group: a task's whole test set at once, sample: every image alone):",
+                  "", "| model | score | " + " | ".join(f"{unit}: {title}" for unit in UNITS for _, title in
+                                                        STUDY_METRICS.items()) + " |",
+                  "|" + "---|" * (2 + len(UNITS) * len(STUDY_METRICS))]
+        for model, study in studied.items():
+            for score in sorted({key.split("/")[0] for key in study}):
+                cells = [study[f"{score}/{unit}"][key] for unit in UNITS for key in STUDY_METRICS]
+                lines.append(f"| {model} | {score} | " + " | ".join(f"{c['mean']:.1f} ± {c['std']:.1f}" for c in cells)
+                             + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from evohebb.config import ConfigError, option
 from evohebb.data.dataset_registry import DATASETS
+from evohebb.nn.batch_norm_tasks import BN_MODES
 from evohebb.nn.multi_head import HEAD_SCORES
 from evohebb.nn.softhebb_settings import HebbianSettings
 from evohebb.pipelines.continual_strategies import CONTINUAL_METHODS
@@ -82,17 +83,30 @@ class ContinualSettings:
     heads: str | None = option(None, choices=HEADS,
                                help="single: one head trained task after task; multi: one head per task, chosen "
                                     "without labels at inference; null: the model's")
-    head_score: str = option("max_abs_logit", help="unsupervised head-selection score (multi): "
-                                                   + ", ".join(sorted(HEAD_SCORES)))
+    head_score: str = option("gaussian", help="unsupervised head-selection score (multi; default chosen by the "
+                                              "measurement of docs/results.md, the thesis: max_abs_logit): "
+                                              + ", ".join(sorted(HEAD_SCORES)))
     selection_unit: int = option(0, low=0, help="images per head choice: the score is summed over each "
                                                 "consecutive group of N test images of a task (0: the task's "
                                                 "whole test set, as the thesis)")
+    feature_shrinkage: float = option(0.5, low=0.0, high=1.0,
+                                      help="feature-statistics head scores (mahalanobis, gaussian): each task's "
+                                           "per-feature within-class variance is shrunk towards its mean over the "
+                                           "features by this fraction (0: none, 1: one variance for all)")
+    bn: str = option("shared", help="batch-norm running statistics across tasks: shared (they follow every task, "
+                                    "as the thesis), frozen (the first task's, kept), per_task (each task's, used "
+                                    "for its own head's features; multi heads); registry BN_MODES")
     kp: KernelPlasticitySettings = field(default_factory=KernelPlasticitySettings)
 
     def validate(self) -> None:
         if self.head_score not in HEAD_SCORES:
             raise ConfigError(f"head_score: {self.head_score!r} is not allowed; allowed: "
                               f"{', '.join(map(repr, sorted(HEAD_SCORES)))}")
+        if self.bn not in BN_MODES:
+            raise ConfigError(f"bn: {self.bn!r} is not allowed; allowed: {', '.join(map(repr, sorted(BN_MODES)))}")
+        if BN_MODES[self.bn].per_head and not self.multi_head:
+            raise ConfigError(f"bn: {self.bn!r} keeps statistics per head and needs heads 'multi' (model M or KPM), "
+                              f"not {self.heads_name!r}; allowed with one head: shared, frozen")
         if self.method is not None and self.method not in CONTINUAL_METHODS:
             raise ConfigError(f"method: {self.method!r} is not allowed; allowed: "
                               f"{', '.join(map(repr, sorted(CONTINUAL_METHODS)))} (registered continual methods)")

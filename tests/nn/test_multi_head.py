@@ -32,6 +32,7 @@ def _trained_heads() -> tuple[MultiHead, list[tuple[torch.Tensor, torch.Tensor]]
             optimizer.zero_grad()
             F.cross_entropy(readout(x), y).backward()
             optimizer.step()
+        heads.record_statistics(index, x, y)   # the task is over: what it leaves for choosing its head
         tests.append(_task_data(task, g))
     return heads, tests
 
