@@ -24,7 +24,7 @@ from statistics import fmean, pstdev
 from evohebb.config import config_to_dict
 from evohebb.pipelines import continual_compare, continual_figures, evolve_figures, reward
 from evohebb.pipelines.plot_runs import COMPARISON_PIPELINE, PlotError, PlotRequest, PlotRun, plot_kind, pyplot
-from evohebb.pipelines.softhebb import write_figures
+from evohebb.pipelines.softhebb_figures import write_figures
 
 
 # ------------------------------------------------------------------------------------------------ accuracy

@@ -1,7 +1,7 @@
 """Figure kinds drawn from a softhebb run's trained network (its last checkpoint) and its test images.
 
 * ``fields``: layer-1 kernels and deeper layers' preferred inputs (the pipeline's own figures,
-  :func:`evohebb.pipelines.softhebb.write_figures`), and per layer the test patches that activate its first
+  :func:`evohebb.pipelines.softhebb_figures.write_figures`), and per layer the test patches that activate its first
   channels most, framed in their whole image (the receptive field from the convs' and pools' geometry; a residual
   block's is its depthwise conv's);
 * ``activations``: per test image (``--images``) the input and every block's activation map (mean over channels);
@@ -31,7 +31,8 @@ from evohebb.nn.competition_stats import (
 from evohebb.nn.softhebb_blocks import HebbianConvNet
 from evohebb.nn.softhebb_conv import SoftHebbConv2d
 from evohebb.pipelines.plot_runs import PlotError, PlotRequest, PlotRun, as_image, plot_kind, pyplot
-from evohebb.pipelines.softhebb import build_model, write_figures
+from evohebb.pipelines.softhebb import build_model
+from evohebb.pipelines.softhebb_figures import write_figures
 from evohebb.run_io import progress_bar
 
 NETWORK = ("softhebb",)

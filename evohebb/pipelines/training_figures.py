@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from evohebb.nn.competition_stats import WinCounter
 from evohebb.nn.softhebb_blocks import HebbianConvNet
+from evohebb.pipelines.softhebb_figures import receptive_field_images
 from evohebb.run_io import MetricsLogger
 
 
@@ -21,8 +22,6 @@ class TrainingFigures:
     def on_update(self, done: int) -> None:
         if self.counter is None or done % self.every:
             return
-        from evohebb.pipelines.softhebb import receptive_field_images  # (softhebb imports this module)
-
         kernels = receptive_field_images(self.model)
         if kernels.shape[1] in (1, 3):
             self.metrics.log_images("train/receptive_fields/layer1", kernels, done)

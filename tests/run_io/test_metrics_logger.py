@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 import torch
@@ -35,6 +36,10 @@ def test_resume_drops_lines_after_resume_step(tmp_path):
             logger.log(step, {"value": float(step)})
     with open(tmp_path / "metrics.jsonl", "a") as file:
         file.write('{"step": 10, "val')  # truncated line of a killed process
+    # a resumed run is a new process, started later: its event file's name (time, host, pid, a per-process counter)
+    # sorts after the first one's. In one process within one second, the counter decides, and it sorts as text
+    # (".10" before ".9" once earlier tests have made writers); a second's pause keeps the real order
+    time.sleep(1.1)
     with MetricsLogger(tmp_path, resume_step=5) as logger:
         assert [r["step"] for r in read_metrics(tmp_path)] == list(range(6))
         for step in range(6, 10):
