@@ -2,7 +2,6 @@
 written in the CIFAR-10 pickle format (the real loaders, the real pipeline)."""
 
 import json
-import shutil
 
 import pytest
 import torch
@@ -15,7 +14,7 @@ from evohebb.pipelines.continual_config import ContinualConfig
 from evohebb.pipelines.continual_selection import UNITS
 from evohebb.pipelines.softhebb import extract_features
 from evohebb.run_io import CheckpointManager
-from tests.pipelines.test_continual_pipeline import SMALL, write_cifar10
+from tests.pipelines.test_continual_pipeline import SMALL, run_cut_at, write_cifar10
 
 
 @pytest.fixture(scope="module")
@@ -101,12 +100,7 @@ def test_resume_inside_task_3_with_per_task_statistics_and_a_feature_score(cifar
     end_of_task_2 = full["task_end_steps"][1]
     for cut, where in ((end_of_task_2 + 2, "inside task 3's unsupervised epoch"),
                        (end_of_task_2 + 4 + 1, "after task 3's first readout epoch")):
-        part = tmp_path / f"part{cut}"
-        shutil.copytree(tmp_path / "full", part)
-        for path in (part / "checkpoints").glob("ckpt-*.pt"):
-            if int(path.stem.split("-")[1]) > cut:
-                path.unlink()
-        (part / "results.json").unlink()
+        part = run_cut_at(tmp_path / "full", tmp_path / f"part{cut}", cut)
         saved = CheckpointManager(part / "checkpoints", keep_last=200).load_latest()
         assert saved["step"] == cut and saved["state"]["task"] == 2, where
         assert len(saved["batch_norm"]["kept"]) == (2 if cut == end_of_task_2 + 2 else 3), where

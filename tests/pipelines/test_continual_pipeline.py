@@ -71,6 +71,16 @@ def cifar_root(tmp_path_factory):
     return root
 
 
+def run_cut_at(run, dest, step):
+    """A copy of a finished run as if it had been killed after ``step``: later checkpoints and the results gone."""
+    shutil.copytree(run, dest)
+    for path in (dest / "checkpoints").glob("ckpt-*.pt"):
+        if int(path.stem.split("-")[1]) > step:
+            path.unlink()
+    (dest / "results.json").unlink()
+    return dest
+
+
 SMALL = ["model.channels=[8,16,32]", "stream.n_tasks=4", "stream.classes_per_task=2", "readout.epochs=3",
          "readout.batch_size=16", "readout.feature_dtype=float32", "unsupervised.log_every=2",
          "continual.kp.delta_w_interval=2", "checkpoint.every=2", "checkpoint.keep=200", "readout.lr=0.01"]
@@ -115,12 +125,7 @@ def test_resume_after_task_2_of_4_gives_the_uninterrupted_matrix(cifar_root, tmp
     full = run_continual(cfg, tmp_path / "full")
     end_of_task_2 = full["task_end_steps"][1]
     for cut, where in ((end_of_task_2, "after task 2"), (end_of_task_2 + 2, "inside task 3's unsupervised epoch")):
-        part = tmp_path / f"part{cut}"
-        shutil.copytree(tmp_path / "full", part)
-        for path in (part / "checkpoints").glob("ckpt-*.pt"):
-            if int(path.stem.split("-")[1]) > cut:
-                path.unlink()
-        (part / "results.json").unlink()
+        part = run_cut_at(tmp_path / "full", tmp_path / f"part{cut}", cut)
         saved = CheckpointManager(part / "checkpoints", keep_last=200).load_latest()
         assert saved["step"] == cut and saved["state"]["task"] == 2 and saved["state"]["stage"] == "unsupervised"
         resumed = run_continual(cfg, part, resume=True)
