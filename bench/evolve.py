@@ -8,7 +8,7 @@
 2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
 3. actor_speedup: the same generation on 1 actor vs 2 actors.
 
-    python bench/evolve.py [--envs 8] [--steps 150] [--popsize 64] [--gen-steps 100]
+    python bench/evolve.py [--envs 8] [--steps 150] [--popsize 64] [--gen-steps 100] [--only _evolved_convs ...]
 """
 
 from __future__ import annotations
@@ -87,6 +87,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--popsize", type=int, default=64)
     parser.add_argument("--gen-steps", type=int, default=100)
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[n for _, _, n in EVALUATIONS if n] + ["default"],
+                        help="only these evaluation lines (e.g. _thesis_config _evolved_convs), no generation lines")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -99,6 +101,8 @@ def main() -> None:
     # CPU seconds of this process, not wall-clock: other jobs on the machine then change both sides alike; the best
     # of 3 interleaved repeats of each side
     for backend, path, suffix in EVALUATIONS:
+        if args.only and (suffix or "default") not in args.only:
+            continue
         task = carracing_task(args.steps, backend, path)
         evaluator = GenomeEvaluator(task, torch_threads=1)
         genomes = population(task, envs)
@@ -112,6 +116,8 @@ def main() -> None:
              ratio=full / baseline, envs=envs, steps=args.steps, baseline_impl="the same envs, random actions",
              config=path.name)
 
+    if args.only:
+        return
     # 2 and 3. one generation of `popsize` on 2 actors and on 1 actor
     connect_ray(num_cpus=2)
     task = carracing_task(args.gen_steps)

@@ -182,8 +182,11 @@ class PlasticLayerStack(nn.Module):
             x, y = act
             if presynaptic is not None:
                 x = presynaptic(i, x)
-            dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)
-            layer.weight.add_(modulate(dw, modulators, i))
+            if modulators:
+                dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)
+                layer.weight.add_(modulate(dw, modulators, i))
+            else:
+                layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements, apply=True)
             self._uniform[i] = False
             if weight_norm:
                 normalise_max_abs_(layer.weight)

@@ -24,7 +24,6 @@ from evohebb.plasticity.conv_geometry import (
     copy_valid_mask,
     dense_matrix,
     linear_geometry,
-    unfold_patches,
 )
 from evohebb.plasticity.rule import PlasticityRule
 from evohebb.plasticity.weight_sharing import reduce_copies
@@ -37,13 +36,14 @@ def population_conv2d(x: Tensor, weight: Tensor, stride: int = 1, padding: int =
     """``P`` independent convs in one call: ``x [P, Cin, H, W]``, ``weight [P, Cout, Cin, k, k]``
     → ``[P, Cout, Ho, Wo]``.
 
-    Computed as unfolded patches × kernels (one ``bmm``); on CPU this is ~2.5× faster
-    than the equivalent grouped conv (``groups=P``), and exact (tested against ``F.conv2d``)."""
+    One grouped conv (``groups=P``) on channels-last memory: on CPU ~1.3× (3 input channels) to 2× (6) faster
+    than unfolded patches × kernels as one ``bmm``, and ~2× faster than the same grouped conv on the default
+    layout (measured at the CarRacing network's shapes, P=24); equal to ``F.conv2d`` per individual to float
+    rounding (tested)."""
     P, Cout, Cin, k, _ = weight.shape
-    geom = ConvGeometry(Cin, Cout, k, stride, padding, x.shape[2], x.shape[3])
-    cols = unfold_patches(x, geom)  # [P, Cin*k*k, L]
-    out = torch.bmm(weight.reshape(P, Cout, -1), cols)
-    return out.view(P, Cout, geom.out_height, geom.out_width)
+    grouped = x.reshape(1, P * Cin, *x.shape[2:]).contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(grouped, weight.reshape(P * Cout, Cin, k, k), stride=stride, padding=padding, groups=P)
+    return out.contiguous().view(P, Cout, *out.shape[2:])
 
 
 def population_max_pool2d(x: Tensor, kernel_size: int) -> Tensor:
@@ -86,11 +86,14 @@ class PopulationLayer(nn.Module):
         return None if t is None else self.activity_map(t, pre)[:, 0]
 
     def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
-              mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None) -> Tensor:
-        """The rule's update of this layer's weights, shaped like ``weight`` (not applied)."""
+              mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
+              apply: bool = False) -> Tensor:
+        """The rule's update of this layer's weights, shaped like ``weight``; ``apply``: added to ``weight`` in
+        place instead (a linear layer's low-rank update is then never formed), and ``weight`` returned."""
         update = rule.copy_update(self.activity_map(x, True), self.activity_map(y, False), self.weight, state)
         kw = {} if chunk_elements is None else {"chunk_elements": chunk_elements}
-        dw = reduce_copies(update, self.geometry, aggregation, mode, cache, **kw)
+        dw = reduce_copies(update, self.geometry, aggregation, mode, cache, add_to=self.weight if apply else None,
+                           **kw)
         return dw.view_as(self.weight)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 __all__ = ["clip_weights_", "normalise_max_abs_"]
@@ -12,7 +13,7 @@ def normalise_max_abs_(w: Tensor, population_dims: int = 1, eps: float = 1e-12) 
 
     ``w`` is ``[P, ...]`` (``population_dims`` leading dims index individuals)."""
     flat = w.reshape(*w.shape[:population_dims], -1)
-    m = flat.abs().amax(-1).clamp_min(eps)
+    m = torch.maximum(flat.amax(-1), flat.amin(-1).neg()).clamp_min(eps)      # max |w| without a |w| tensor
     w.div_(m.reshape(*m.shape, *([1] * (w.dim() - population_dims))))
     return w
 

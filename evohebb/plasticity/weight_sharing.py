@@ -8,7 +8,9 @@ module reduces it over the copies of every kernel entry:
 * ``"max"``, ``"min"``, ``"median"`` (lower median, as ``torch.median``) or ``"mean"`` — an unrolled conv
   layer whose copies are re-shared after each step (seed 002). Because all copies hold the same weight before
   the step, aggregating ``w + Δw_copy`` equals ``w + agg(Δw_copy)``, so the result is the shared ``Δw``;
-* a linear layer has one copy per synapse (``L = 1``): every aggregation returns the update itself.
+* a linear layer has one copy per synapse (``L = 1``): every aggregation returns the update itself; when its
+  terms are outer products with scalar coefficients (neuron-centric ABCD) it is one low-rank batched matmul,
+  added to the weights in place when the caller asks (``add_to``).
 
 Two modes (``mode=``):
 
@@ -109,11 +111,13 @@ class _Copies:
 
 # ---- public entry ------------------------------------------------------------------------------------
 def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CONV_NATIVE, mode: str = "delta",
-                  cache: dict | None = None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS) -> Tensor:
+                  cache: dict | None = None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
+                  add_to: Tensor | None = None) -> Tensor:
     """The layer update ``[P, Cout, Cin/groups, k, k]`` of a rule's per-copy ``update`` (see the module doc).
 
     ``cache``: a dict kept by the caller per genome (cleared when the rule's parameters change); ``terms`` mode
-    stores the aggregates of constant terms and of the rate in it."""
+    stores the aggregates of constant terms and of the rate in it. ``add_to`` (the layer's weights, contiguous):
+    the update is added to it in place and it is returned; a low-rank update then never exists as a tensor."""
     first = next(_tensors(update), None)
     if first is None:
         raise ValueError("a CopyUpdate needs at least one tensor")
@@ -124,7 +128,12 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
     # conv-native: the conv applies every kernel entry at every position, zero padding reading zeros
     copies = _Copies(geom, P, device, masked=aggregation != CONV_NATIVE)
     single_copy = copies.L == 1
-    if mode == "terms" or single_copy:
+    factors = _low_rank_factors(update, copies) if single_copy else None
+    if factors is not None:
+        if add_to is not None:
+            return add_to.view(P, copies.C, copies.K).baddbmm_(*factors).view_as(add_to)
+        out = torch.bmm(*factors)
+    elif mode == "terms" or single_copy:
         if aggregation == CONV_NATIVE and not single_copy:
             raise ValueError("mode 'terms' aggregates each term over a kernel entry's copies: it needs one of "
                              f"{AGGREGATIONS}, not the conv-native {CONV_NATIVE!r}")
@@ -133,6 +142,8 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
         out = _reduce_linear(update, copies, aggregation)
     else:
         out = _reduce_materialised(update, copies, aggregation, chunk_elements)
+    if add_to is not None:
+        return add_to.add_(out.view_as(add_to))
     return out.reshape(P, *geom.weight_shape)
 
 
@@ -165,12 +176,17 @@ def _sum_term(term: Term, copies: _Copies) -> Tensor:
         elif u is not None:
             out = u.sum((1, 3)).unsqueeze(1)
         elif v is not None:
-            vs = v.sum(1)
+            vs = _sum_samples(v)
             out = (vs.sum(-1, keepdim=True) if copies.valid is None
                    else torch.einsum("pcl,kl->pck", vs, copies.valid.to(vs.dtype)))
         else:
             out = copies.count.view(1, 1, -1)
     return out if term.coef is None else out * term.coef
+
+
+def _sum_samples(t: Tensor) -> Tensor:
+    """``Σ_r t[:, r]``: a view when there is one sample (a copy of the whole unfolded tensor otherwise)."""
+    return t[:, 0] if t.shape[1] == 1 else t.sum(1)
 
 
 def _contract(u: Tensor, v: Tensor) -> Tensor:
@@ -193,6 +209,28 @@ def _rate_folded(update: CopyUpdate) -> list[Term]:
         out.append(Term(pre_eta if t.pre is None else t.pre * pre_eta, t.post, _as_coef(half)))
         out.append(Term(t.pre, post_eta if t.post is None else t.post * post_eta, _as_coef(half)))
     return out
+
+
+def _low_rank_factors(update: CopyUpdate, copies: _Copies) -> tuple[Tensor, Tensor] | None:
+    """A single-copy layer (a linear one) whose terms are outer products with scalar coefficients and no decay
+    (neuron-centric ABCD): ``Δw = Σ_t coef_t Σ_r post_t[r] ⊗ pre_t[r]``, the rate folded in (:func:`_rate_folded`),
+    is ``V @ U`` with ``V [P, Cout, Σ_t R_t]`` and ``U [P, Σ_t R_t, K]``: one batched matmul that writes the
+    update once. None where it does not apply."""
+    if update.decay is not None or any(t.coef is not None and t.coef.dim() for t in update.terms):
+        return None
+    first = next(_tensors(update))
+    P, C, K = copies.P, copies.C, copies.K
+    posts, pres = [], []
+    for term in _rate_folded(update):
+        u, v = copies.pre(term.pre), copies.post(term.post)              # [P, R, K, 1], [P, R, C, 1]
+        R = max(t.shape[1] for t in (u, v) if t is not None) if u is not None or v is not None else 1
+        u = first.new_ones(1, 1, 1).expand(P, R, K) if u is None else u[..., 0].expand(P, R, K)
+        v = first.new_ones(1, 1, 1).expand(P, R, C) if v is None else v[..., 0].expand(P, R, C)
+        if term.coef is not None:
+            v = v * term.coef
+        posts.append(v)
+        pres.append(u)
+    return torch.cat(posts, 1).transpose(1, 2), torch.cat(pres, 1)
 
 
 def _as_coef(value) -> Tensor | None:
@@ -234,9 +272,9 @@ def _term_block(term: Term, u: Tensor | None, v: Tensor | None, ps: slice, cs: s
         block = (u[ps, 0].unsqueeze(1) * v[ps, 0, cs].unsqueeze(2) if u.shape[1] == 1
                  else torch.einsum("prkl,prcl->pckl", u[ps], v[ps, :, cs]))
     elif u is not None:
-        block = u[ps].sum(1).unsqueeze(1)
+        block = _sum_samples(u[ps]).unsqueeze(1)
     elif v is not None:
-        block = v[ps, :, cs].sum(1).unsqueeze(2)
+        block = _sum_samples(v[ps, :, cs]).unsqueeze(2)
     else:
         block = torch.ones(1, 1, 1, 1, device=copies.count.device)
     if term.coef is not None:
@@ -282,9 +320,9 @@ def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_element
         return s / copies.count if aggregation == "mean" else s
     u, v = copies.pre(term.pre), copies.post(term.post)
     if term.coef is None and v is None and u is not None:       # pre-only: no channel axis to build
-        return aggregate_copies(u.sum(1), aggregation, copies.valid).unsqueeze(1)
+        return aggregate_copies(_sum_samples(u), aggregation, copies.valid).unsqueeze(1)
     if term.coef is None and u is None and v is not None:       # post-only: per kernel offset, then tiled
-        vs = v.sum(1)
+        vs = _sum_samples(v)
         if copies.valid is None:
             return aggregate_copies(vs, aggregation).unsqueeze(-1)
         k2 = copies.geom.kernel_size ** 2

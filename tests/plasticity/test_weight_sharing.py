@@ -107,3 +107,34 @@ def test_thesis_first_layer_shapes():
     y = torch.rand(2, 6, 62, 62, generator=g)
     dw = shared_abcd(x, y, _params((3, 64, 64), g, 2), _params((6, 62, 62), g, 2), geom, "max")
     assert dw.shape == (2, 6, 3, 3, 3) and torch.isfinite(dw).all()
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_linear_low_rank_update_equals_per_synapse_sum_and_adds_in_place(samples):
+    """A linear layer's neuron-centric update runs as one batched matmul of low rank (the rate folded into the
+    terms): it equals the per-synapse formula, its activity terms summed over the samples and the constant D term
+    counted once (a term sums over its own samples), and ``add_to`` adds exactly that in place."""
+    g = torch.Generator().manual_seed(3)
+    P, n_in, n_out = 4, 7, 5
+    x, y = torch.randn(P, samples, n_in, generator=g), torch.randn(P, samples, n_out, generator=g)
+
+    def params(n):
+        return NeuronParams(*(torch.randn(P, n, generator=g) for _ in range(4)), torch.rand(P, n, generator=g))
+
+    p, q = params(n_in), params(n_out)
+    per_sample = (p.A[:, None, None, :] * x[:, :, None, :] + q.B[:, None, :, None] * y[:, :, :, None]
+                  + (p.C[:, None, None, :] * x[:, :, None, :]) * (q.C[:, None, :, None] * y[:, :, :, None]))
+    expected = ((p.eta[:, None, :] + q.eta[:, :, None]) / 2) * (per_sample.sum(1) + p.D[:, None, :] * q.D[:, :, None])
+
+    layer_state = (NeuronParams(*(t.reshape(P, n_in, 1, 1) for t in p)),
+                   NeuronParams(*(t.reshape(P, n_out, 1, 1) for t in q)))
+    update = NeuronCentricABCD().copy_update(x.reshape(P, samples, n_in, 1, 1), y.reshape(P, samples, n_out, 1, 1),
+                                             None, layer_state)
+    geom = ConvGeometry(n_in, n_out, 1, 1, 0, 1, 1)
+    delta = reduce_copies(update, geom, "mean", "terms").reshape(P, n_out, n_in)
+    torch.testing.assert_close(delta, expected, rtol=1e-5, atol=1e-5)
+    weight = torch.randn(P, n_out, n_in, 1, 1, generator=g)
+    before = weight.clone()
+    out = reduce_copies(update, geom, "mean", "terms", add_to=weight)
+    assert out.data_ptr() == weight.data_ptr()
+    torch.testing.assert_close(weight - before, delta.reshape_as(weight), rtol=1e-5, atol=1e-5)
