@@ -353,6 +353,8 @@ def final_results(cfg: ContinualConfig, state: ContinualState, tasks: list[Task]
         "n_layers": cfg.model.n_layers,
         "head_score": cfg.continual.head_score if cfg.continual.multi_head else None,
         "selection_unit": cfg.continual.selection_unit if cfg.continual.multi_head else None,
+        "bn": cfg.continual.bn,
+        "feature_shrinkage": cfg.continual.feature_shrinkage if cfg.continual.multi_head else None,
         "accuracy_matrix": state.accuracy,
         "learned_accuracy": state.learned,
         "average_accuracy": average_accuracy(state.accuracy, last) if last >= 0 else None,

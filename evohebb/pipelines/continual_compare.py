@@ -33,6 +33,8 @@ from evohebb.run_io import atomic_write_json, atomic_write_text, read_results
 
 log = logging.getLogger(__name__)
 
+#: the choices of a run that the comparison names per model (None where a model has no such choice)
+SETTINGS = ("head_score", "selection_unit", "bn", "feature_shrinkage")
 STUDY_METRICS = {"head_selection_accuracy": "head selection", "average_accuracy": "average accuracy"}
 
 METRICS = (  # (results key, column title)
@@ -90,6 +92,7 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, Any]:
         for key, _ in METRICS:
             values = [100 * r[key] for r in results if r.get(key) is not None]
             row[key] = _spread(values)
+        row["settings"] = {key: results[0].get(key) for key in SETTINGS}
         studies = [r["head_selection_study"] for r in results if r.get("head_selection_study")]
         if studies:
             row["selection_study"] = {score: {key: _spread([100 * study[score][key] for study in studies])
@@ -99,6 +102,19 @@ def summarise(runs: dict[str, list[dict]]) -> dict[str, Any]:
     out.update({key: first[key] for key in ("dataset", "scenario", "n_tasks", "classes", "n_train_per_task",
                                             "n_test_per_task", "n_layers")})
     return out
+
+
+def _settings_text(settings: dict[str, Any]) -> str:
+    """``head score gaussian, selection unit 0 (a task's whole test set), bn shared, ...`` (set choices only)."""
+    parts = []
+    for key in SETTINGS:
+        value = settings.get(key)
+        if value is None:
+            continue
+        if key == "selection_unit":
+            value = f"{value} (a task's whole test set)" if value == 0 else value
+        parts.append(f"{key.replace('_', ' ')} {value}")
+    return ", ".join(parts)
 
 
 def _spread(values: list[float]) -> dict[str, Any] | None:
@@ -114,6 +130,10 @@ def markdown_table(comparison: dict[str, Any]) -> str:
     for model, row in comparison["models"].items():
         cells = [("–" if row[key] is None else f"{row[key]['mean']:.1f} ± {row[key]['std']:.1f}") for key, _ in METRICS]
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {len(row['seeds'])} |")
+    settings = {model: _settings_text(row.get("settings", {})) for model, row in comparison["models"].items()}
+    if any(settings.values()):
+        lines += ["", "Choices per model: " + "; ".join(f"{model}: {text}" for model, text in settings.items()
+                                                       if text) + "."]
     studied = {model: row["selection_study"] for model, row in comparison["models"].items() if "selection_study" in row}
     if studied:
         lines += ["", "Head selection by score (%; group: a task's whole test set at once, sample: every image alone):",

@@ -132,6 +132,15 @@ def test_comparison_tables_every_score_for_the_models_with_multiple_heads(cifar_
         100 * r["head_selection_study"]["gaussian/sample"]["average_accuracy"] for r in runs]
     table = (tmp_path / "comparison.md").read_text()
     assert all(f"| M | {score} |" in table for score in HEAD_SCORES) and "| V | energy |" not in table
+    # the choices each model ran with are named (V has no head score: only its batch-norm mode)
+    assert "M: head score gaussian, selection unit 0 (a task's whole test set), bn shared, feature shrinkage 0.5" \
+        in table and "V: bn shared;" in table
+    # the figure gains the head-score panel: wider than the two-panel one of the same models without M
+    import matplotlib.image
+    from evohebb.pipelines.continual_figures import write_bar_figure
+    write_bar_figure({**comparison, "models": {"V": comparison["models"]["V"]}}, tmp_path / "v_only.png")
+    three, two = (matplotlib.image.imread(tmp_path / name) for name in ("figures/comparison.png", "v_only.png"))
+    assert three.shape[1] > 1.5 * two.shape[1]
 
 
 def test_with_one_test_image_per_task_selection_per_image_is_selection_per_group(cifar_root, tmp_path):
