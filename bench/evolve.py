@@ -33,10 +33,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "evolve_ca
 CONV_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_conv.yaml")
 THESIS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_thesis.yaml")
 EVOLVED_CONVS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_evolved_convs.yaml")
-#: (backend, config, name suffix) of the evaluation-throughput lines
-EVALUATIONS = (("envpool", DEFAULT_CONFIG, ""), ("gymnasium", DEFAULT_CONFIG, ""),
-               ("envpool", CONV_CONFIG, "_conv_readout"), ("envpool", THESIS_CONFIG, "_thesis_config"),
-               ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs"))
+#: (backend, config, name suffix, overrides) of the evaluation-throughput lines
+EVALUATIONS = (("envpool", DEFAULT_CONFIG, "", ()), ("gymnasium", DEFAULT_CONFIG, "", ()),
+               ("envpool", CONV_CONFIG, "_conv_readout", ()), ("envpool", THESIS_CONFIG, "_thesis_config", ()),
+               ("envpool", THESIS_CONFIG, "_thesis_config_eager", ("network.compile_copies=false",)),
+               ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs", ()))
 
 
 def emit(name, value, unit, baseline=None, ratio=None, **extra):
@@ -48,12 +49,13 @@ def default_config(*overrides: str, path: Path = DEFAULT_CONFIG) -> EvolveConfig
     return load_config(EvolveConfig, path, list(overrides))
 
 
-def carracing_task(steps: int, backend: str | None = None, path: Path = DEFAULT_CONFIG) -> EvaluationTask:
+def carracing_task(steps: int, backend: str | None = None, path: Path = DEFAULT_CONFIG,
+                   overrides: tuple[str, ...] = ()) -> EvaluationTask:
     """The task of `make run` (configs/evolve_carracing.yaml; or another config), with negative_patience off: every
     episode runs the full `steps`, so both sides step the same envs equally."""
     extra = [] if backend is None else [f"env.backend={backend}"]
     return evaluation_task(default_config(f"evaluation.max_steps={steps}", "env.negative_patience=0", *extra,
-                                          path=path))
+                                          *overrides, path=path))
 
 
 def population(task: EvaluationTask, n: int) -> torch.Tensor:
@@ -87,7 +89,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--popsize", type=int, default=64)
     parser.add_argument("--gen-steps", type=int, default=100)
-    parser.add_argument("--only", nargs="+", metavar="NAME", choices=[n for _, _, n in EVALUATIONS if n] + ["default"],
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        choices=[n for _, _, n, _ in EVALUATIONS if n] + ["default"],
                         help="only these evaluation lines (e.g. _thesis_config _evolved_convs), no generation lines")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -100,13 +103,13 @@ def main() -> None:
     seeds = list(range(envs))
     # CPU seconds of this process, not wall-clock: other jobs on the machine then change both sides alike; the best
     # of 3 interleaved repeats of each side
-    for backend, path, suffix in EVALUATIONS:
+    for backend, path, suffix, overrides in EVALUATIONS:
         if args.only and (suffix or "default") not in args.only:
             continue
-        task = carracing_task(args.steps, backend, path)
+        task = carracing_task(args.steps, backend, path, overrides)
         evaluator = GenomeEvaluator(task, torch_threads=1)
         genomes = population(task, envs)
-        evaluator.evaluate(genomes[:1], [0])                   # build network and warm up
+        evaluator.evaluate(genomes, [0])        # build the network and warm up (compiled kernels: every shape)
         baseline, full = 0.0, 0.0
         for _ in range(3 if backend == "envpool" else 1):
             baseline = max(baseline, random_steps_per_cpu_s(task, envs, seeds))
@@ -114,7 +117,7 @@ def main() -> None:
         evaluator.close()
         emit(f"evaluation_env_steps_per_cpu_s_{backend}{suffix}", full, "env steps/CPU s", baseline=round(baseline, 2),
              ratio=full / baseline, envs=envs, steps=args.steps, baseline_impl="the same envs, random actions",
-             config=path.name)
+             config=path.name, overrides=list(overrides))
 
     if args.only:
         return

@@ -31,6 +31,10 @@ class PlasticNetworkSettings(Settings):
     sharing_mode: str = option("terms", choices=SHARING_MODES,
                                help="terms: aggregate each ABCD term and the rate separately (thesis); "
                                     "delta: aggregate the whole per-copy update")
+    compile_copies: bool = option(False, help="terms mode, max/min sharing: form each product term's aggregate "
+                                              "over an unrolled conv's copies in one loop compiled by torch.compile "
+                                              "(the same values; a C++ compiler needed, ~40 s per actor to compile; "
+                                              "falls back to eager with a warning)")
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")

@@ -174,7 +174,8 @@ class PlasticLayerStack(nn.Module):
     def update(self, rule: PlasticityRule, states: Sequence[Any], acts: Sequence[tuple[Tensor, Tensor]], *,
                aggregation: str, mode: str, caches: Sequence[dict], modulators: Sequence[Modulator] = (),
                presynaptic: Callable[[int, Tensor], Tensor] | None = None, learning: Sequence[bool] | None = None,
-               weight_norm: bool = False, clip: float | None = None, chunk_elements: int | None = None) -> None:
+               weight_norm: bool = False, clip: float | None = None, chunk_elements: int | None = None,
+               compiled: bool = False) -> None:
         """One plastic step of every learning layer (see the module doc)."""
         for i, (layer, act) in enumerate(zip(self.layers, acts)):
             if act is None or (learning is not None and not learning[i]):
@@ -183,10 +184,12 @@ class PlasticLayerStack(nn.Module):
             if presynaptic is not None:
                 x = presynaptic(i, x)
             if modulators:
-                dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements)
+                dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements,
+                                 compiled=compiled)
                 layer.weight.add_(modulate(dw, modulators, i))
             else:
-                layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements, apply=True)
+                layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements, apply=True,
+                            compiled=compiled)
             self._uniform[i] = False
             if weight_norm:
                 normalise_max_abs_(layer.weight)

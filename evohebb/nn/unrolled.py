@@ -87,13 +87,14 @@ class PopulationLayer(nn.Module):
 
     def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
               mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
-              apply: bool = False) -> Tensor:
+              apply: bool = False, compiled: bool = False) -> Tensor:
         """The rule's update of this layer's weights, shaped like ``weight``; ``apply``: added to ``weight`` in
-        place instead (a linear layer's low-rank update is then never formed), and ``weight`` returned."""
+        place instead (a linear layer's low-rank update is then never formed), and ``weight`` returned;
+        ``compiled``: see :func:`~evohebb.plasticity.weight_sharing.reduce_copies`."""
         update = rule.copy_update(self.activity_map(x, True), self.activity_map(y, False), self.weight, state)
         kw = {} if chunk_elements is None else {"chunk_elements": chunk_elements}
         dw = reduce_copies(update, self.geometry, aggregation, mode, cache, add_to=self.weight if apply else None,
-                           **kw)
+                           compiled=compiled, **kw)
         return dw.view_as(self.weight)
 
 

@@ -223,7 +223,8 @@ class UnrolledPlasticNetwork(nn.Module):
         s = self.settings
         self.stack.update(self.rule, self._states, acts, aggregation=s.aggregation, mode=s.sharing_mode,
                           caches=self._caches, modulators=modulators, presynaptic=self.centering,
-                          learning=self._learning, weight_norm=s.weight_norm, clip=s.weight_clip)
+                          learning=self._learning, weight_norm=s.weight_norm, clip=s.weight_clip,
+                          compiled=s.compile_copies)
 
     def extra_repr(self) -> str:
         s = self.settings

@@ -33,6 +33,7 @@ import torch
 import torch.nn.grad
 from torch import Tensor
 
+from evohebb.plasticity.compiled_copies import outer_aggregate
 from evohebb.plasticity.conv_geometry import ConvGeometry, copy_valid_mask, unfold_patches
 from evohebb.plasticity.rule import SHARING_MODES, CopyUpdate, NeuronRate, Term
 
@@ -112,12 +113,14 @@ class _Copies:
 # ---- public entry ------------------------------------------------------------------------------------
 def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CONV_NATIVE, mode: str = "delta",
                   cache: dict | None = None, chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
-                  add_to: Tensor | None = None) -> Tensor:
+                  add_to: Tensor | None = None, compiled: bool = False) -> Tensor:
     """The layer update ``[P, Cout, Cin/groups, k, k]`` of a rule's per-copy ``update`` (see the module doc).
 
     ``cache``: a dict kept by the caller per genome (cleared when the rule's parameters change); ``terms`` mode
     stores the aggregates of constant terms and of the rate in it. ``add_to`` (the layer's weights, contiguous):
-    the update is added to it in place and it is returned; a low-rank update then never exists as a tensor."""
+    the update is added to it in place and it is returned; a low-rank update then never exists as a tensor.
+    ``compiled``: ``terms`` mode forms a product term's max/min in one compiled loop
+    (:mod:`~evohebb.plasticity.compiled_copies`) where this process can compile."""
     first = next(_tensors(update), None)
     if first is None:
         raise ValueError("a CopyUpdate needs at least one tensor")
@@ -137,7 +140,7 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
         if aggregation == CONV_NATIVE and not single_copy:
             raise ValueError("mode 'terms' aggregates each term over a kernel entry's copies: it needs one of "
                              f"{AGGREGATIONS}, not the conv-native {CONV_NATIVE!r}")
-        out = _reduce_terms(update, copies, "mean" if single_copy else aggregation, cache, chunk_elements)
+        out = _reduce_terms(update, copies, "mean" if single_copy else aggregation, cache, chunk_elements, compiled)
     elif aggregation in _LINEAR:
         out = _reduce_linear(update, copies, aggregation)
     else:
@@ -313,12 +316,17 @@ def _reduce_materialised(update: CopyUpdate, copies: _Copies, aggregation: str, 
 
 
 # ---- terms mode: aggregate every term and the rate separately ----------------------------------------------
-def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_elements: int) -> Tensor:
+def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_elements: int,
+                    compiled: bool = False) -> Tensor:
     """``agg_copies(term)`` → broadcastable to ``[P, Cout, K]``."""
     if aggregation in _LINEAR:
         s = _sum_term(term, copies)
         return s / copies.count if aggregation == "mean" else s
     u, v = copies.pre(term.pre), copies.post(term.post)
+    if compiled and term.coef is None and u is not None and v is not None and u.shape[1] == v.shape[1] == 1:
+        out = outer_aggregate(u[:, 0], v[:, 0], aggregation, copies.valid)
+        if out is not None:
+            return out
     if term.coef is None and v is None and u is not None:       # pre-only: no channel axis to build
         return aggregate_copies(_sum_samples(u), aggregation, copies.valid).unsqueeze(1)
     if term.coef is None and u is None and v is not None:       # post-only: per kernel offset, then tiled
@@ -351,7 +359,7 @@ def _aggregate_rate(rate: NeuronRate, copies: _Copies, aggregation: str, chunk_e
 
 
 def _reduce_terms(update: CopyUpdate, copies: _Copies, aggregation: str, cache: dict | None,
-                  chunk_elements: int) -> Tensor:
+                  chunk_elements: int, compiled: bool = False) -> Tensor:
     if update.decay is not None and copies.L > 1:
         raise ValueError("mode 'terms' is defined for rules without a weight-decay term; use mode 'delta'")
 
@@ -365,7 +373,7 @@ def _reduce_terms(update: CopyUpdate, copies: _Copies, aggregation: str, cache: 
     total = 0
     for i, term in enumerate(update.terms):
         def compute(term=term):
-            return _aggregate_term(term, copies, aggregation, chunk_elements)
+            return _aggregate_term(term, copies, aggregation, chunk_elements, compiled)
         total = total + (cached(f"term{i}:{term.name}", compute) if term.constant else compute())
     if update.rate is not None:
         total = total * cached("rate", lambda: _aggregate_rate(update.rate, copies, aggregation, chunk_elements))

@@ -137,6 +137,7 @@ def test_comparison_tables_every_score_for_the_models_with_multiple_heads(cifar_
         in table and "V: bn shared;" in table
     # the figure gains the head-score panel: wider than the two-panel one of the same models without M
     import matplotlib.image
+
     from evohebb.pipelines.continual_figures import write_bar_figure
     write_bar_figure({**comparison, "models": {"V": comparison["models"]["V"]}}, tmp_path / "v_only.png")
     three, two = (matplotlib.image.imread(tmp_path / name) for name in ("figures/comparison.png", "v_only.png"))

@@ -1,9 +1,12 @@
 """The fast shared update (unfold + broadcast) equals a dense oracle for every aggregation."""
 
+import shutil
+
 import pytest
 import torch
 
 from evohebb.nn.unrolled import UnrolledConv2d
+from evohebb.plasticity import compiled_copies
 from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams, neuron_centric_abcd
 from evohebb.plasticity.conv_geometry import ConvGeometry
 from evohebb.plasticity.weight_sharing import AGGREGATIONS, aggregate_copies, reduce_copies
@@ -138,3 +141,24 @@ def test_linear_low_rank_update_equals_per_synapse_sum_and_adds_in_place(samples
     out = reduce_copies(update, geom, "mean", "terms", add_to=weight)
     assert out.data_ptr() == weight.data_ptr()
     torch.testing.assert_close(weight - before, delta.reshape_as(weight), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("aggregation, padding", [("min", 0), ("max", 1)])
+def test_compiled_copies_equal_the_eager_terms_update_bitwise(aggregation, padding):
+    """``network.compile_copies``: the C term's max/min over the copies as one compiled loop gives the eager
+    chunked values exactly (a product and a min/max round alike), with and without missing (padded) copies."""
+    g = torch.Generator().manual_seed(5)
+    P, cin, cout, k, H = 3, 2, 4, 3, 9
+    geom = ConvGeometry(cin, cout, k, 1, padding, H, H)
+    x = torch.randn(P, 1, cin, H, H, generator=g)
+    y = torch.randn(P, 1, cout, geom.out_height, geom.out_width, generator=g)
+    pre = NeuronParams(*(torch.randn(P, cin, H, H, generator=g) for _ in range(4)),
+                       torch.rand(P, cin, H, H, generator=g))
+    post = NeuronParams(*(torch.randn(P, cout, geom.out_height, geom.out_width, generator=g) for _ in range(4)),
+                        torch.rand(P, cout, geom.out_height, geom.out_width, generator=g))
+    update = NeuronCentricABCD().copy_update(x, y, None, (pre, post))
+    eager = reduce_copies(update, geom, aggregation, "terms", chunk_elements=1000)
+    compiled = reduce_copies(update, geom, aggregation, "terms", compiled=True)
+    assert torch.equal(compiled, eager)
+    if shutil.which("g++") or shutil.which("c++"):
+        assert not compiled_copies._unavailable, "compiled here, not the eager fallback"
