@@ -146,7 +146,7 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
     else:
         out = _reduce_materialised(update, copies, aggregation, chunk_elements)
     if add_to is not None:
-        return add_to.add_(out.view_as(add_to))
+        return add_to.add_(out.reshape(add_to.shape))
     return out.reshape(P, *geom.weight_shape)
 
 
