@@ -19,34 +19,26 @@ __all__ = ["outer_aggregate"]
 
 log = logging.getLogger(__name__)
 
-_kernels: dict[tuple[str, bool], object] = {}
-_unavailable: list[str] = []
+_kernels: dict[str, object] = {}
+_unavailable: list[str] = []        # the first compile failure, once there was one
 
 
-def _product_aggregate(u: Tensor, v: Tensor, aggregation: str) -> Tensor:
-    block = u.unsqueeze(1) * v.unsqueeze(2)                       # [p, c, K, L], fused away by inductor
-    return block.amax(-1) if aggregation == "max" else block.amin(-1)
+def _product_aggregate(u: Tensor, v: Tensor, valid: Tensor | None, aggregation: str, aggregate) -> Tensor:
+    return aggregate(u.unsqueeze(1) * v.unsqueeze(2), aggregation, valid)      # [p, c, K, L] fused away
 
 
-def _masked_product_aggregate(u: Tensor, v: Tensor, valid: Tensor, aggregation: str) -> Tensor:
-    block = u.unsqueeze(1) * v.unsqueeze(2)
-    if aggregation == "max":
-        return block.masked_fill(~valid, float("-inf")).amax(-1)
-    return block.masked_fill(~valid, float("inf")).amin(-1)
-
-
-def outer_aggregate(u: Tensor, v: Tensor, aggregation: str, valid: Tensor | None) -> Tensor | None:
-    """``agg_l u[p, k, l] · v[p, c, l]`` → ``[p, c, K]`` for ``aggregation`` max or min (``valid`` ``[K, L]``: the
-    copies that exist), compiled; None where this process cannot compile (then use the eager path)."""
+def outer_aggregate(u: Tensor, v: Tensor, aggregation: str, valid: Tensor | None, aggregate) -> Tensor | None:
+    """``aggregate(u[p, k, l] · v[p, c, l], aggregation, valid)`` over ``l`` → ``[p, c, K]`` for max or min
+    (``valid`` ``[K, L]``: the copies that exist; ``aggregate``: the weight-sharing engine's
+    :func:`~evohebb.plasticity.weight_sharing.aggregate_copies`), compiled; None where this process cannot compile
+    (then use the eager path)."""
     if aggregation not in ("max", "min") or _unavailable:
         return None
-    key = (aggregation, valid is not None)
-    kernel = _kernels.get(key)
+    kernel = _kernels.get("product")
     if kernel is None:
-        kernel = _kernels[key] = torch.compile(
-            _masked_product_aggregate if valid is not None else _product_aggregate, dynamic=False)
+        kernel = _kernels["product"] = torch.compile(_product_aggregate, dynamic=False)
     try:
-        return kernel(u, v, valid, aggregation) if valid is not None else kernel(u, v, aggregation)
+        return kernel(u, v, valid, aggregation, aggregate)
     except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eagerly
         _unavailable.append(f"{type(exc).__name__}: {exc}".splitlines()[0])
         log.warning("network.compile_copies: torch.compile is not available here (%s); the eager path is used",

@@ -324,7 +324,7 @@ def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_element
         return s / copies.count if aggregation == "mean" else s
     u, v = copies.pre(term.pre), copies.post(term.post)
     if compiled and term.coef is None and u is not None and v is not None and u.shape[1] == v.shape[1] == 1:
-        out = outer_aggregate(u[:, 0], v[:, 0], aggregation, copies.valid)
+        out = outer_aggregate(u[:, 0], v[:, 0], aggregation, copies.valid, aggregate_copies)
         if out is not None:
             return out
     if term.coef is None and v is None and u is not None:       # pre-only: no channel axis to build
