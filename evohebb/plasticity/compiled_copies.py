@@ -3,7 +3,8 @@
 An unrolled conv's ``C`` term under ``max``/``min`` sharing is ``agg_l u[p, k, l] · v[p, c, l]``: eager torch forms
 the ``[p, c, K, L]`` products (in chunks) and reduces them, ~22 M products per step for the thesis's first conv
 and 36 individuals. Inductor fuses the product into the reduction, so nothing is materialised: the same values
-bitwise (a product and a min/max round the same way), ~5-9x faster on CPU here. It needs a C++ compiler and
+bitwise (a product and a min/max round the same way), 2x faster than the chunked eager path on CPU here (6.1 against
+12.4 ms for that term, one thread, machine otherwise idle). It needs a C++ compiler and
 compiles once per shape (~40 s on this VM); where compiling fails the caller's eager path is used, with one
 warning. Opt-in: ``network.compile_copies``.
 """
