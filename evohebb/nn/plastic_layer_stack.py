@@ -183,13 +183,11 @@ class PlasticLayerStack(nn.Module):
             x, y = act
             if presynaptic is not None:
                 x = presynaptic(i, x)
+            # without modulators the rule's update goes into the weights in place (never formed when low-rank)
+            dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements,
+                             apply=not modulators, compiled=compiled)
             if modulators:
-                dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements,
-                                 compiled=compiled)
                 layer.weight.add_(modulate(dw, modulators, i))
-            else:
-                layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements, apply=True,
-                            compiled=compiled)
             self._uniform[i] = False
             if weight_norm:
                 normalise_max_abs_(layer.weight)
