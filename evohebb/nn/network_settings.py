@@ -51,6 +51,10 @@ class PlasticNetworkSettings(Settings):
                                                 "<layer>.W), by name: the network's plastic layers are conv1, conv2, "
                                                 "..., fc1, fc2, ..., out; an evolved layer that does not learn "
                                                 "(plastic_layers) is static, e.g. the evolved convs of Najarro & Risi")
+    evolved_weight_gain: float = option(1.0, low=0.0,
+                                        help="the search starts the evolved weights (evolve_weights) at this times "
+                                             "U(±1/√fan_in): at 1 an evolved conv trunk's features hardly change "
+                                             "with the frame (temporal std ~0.02 on CarRacing), at 3 they do (~0.13)")
     parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
                                     help="neuron: the rule's parameters per neuron (per synapse for a synapse "
                                          "rule); layer: one set per layer; layer_outputs: one set per layer but "

@@ -118,12 +118,14 @@ class UnrolledPlasticNetwork(nn.Module):
 
     def genome_init(self, generator: torch.Generator | None = None) -> Tensor:
         """A centre for the search ``[G]``: the rule's parameters in their declared ranges (neuron-centric
-        ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), evolved weights ``U(±1/√fan_in)`` (the seeded
-        initialisation's scale), RPE gains 1."""
+        ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), evolved weights ``evolved_weight_gain ×
+        U(±1/√fan_in)`` (the seeded initialisation's scale at gain 1), RPE gains 1."""
         parts = initial_values(self._rule_slices, generator)
+        gain = self.settings.evolved_weight_gain
         for i in self._evolved:
             shape = self.genome_layout.shape(f"{self.layer_names[i]}.W")
-            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) / math.sqrt(math.prod(shape[1:])))
+            bound = gain / math.sqrt(math.prod(shape[1:]))
+            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) * bound)
         if self.settings.rpe.evolvable:
             parts.append(torch.ones(2))
         return torch.cat(parts).to(device=self.device, dtype=self.dtype)

@@ -4,6 +4,8 @@ individual equals each individual alone, and an evolved layer that does not lear
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,3 +90,16 @@ def test_layer_names_are_checked():
         _net(evolve_weights=["conv3"])
     with pytest.raises(ValueError, match=r"network.plastic_layers: \['fc9'\]"):
         _net(plastic_layers=["fc9"])
+
+
+def test_evolved_weight_gain_scales_only_the_evolved_slices_of_the_search_centre():
+    base, gained = _net(), _net(evolved_weight_gain=3.0)
+    g0 = base.genome_init(torch.Generator().manual_seed(7))
+    g3 = gained.genome_init(torch.Generator().manual_seed(7))
+    for name, sl in base.genome_slices().items():
+        if name.endswith(".W"):
+            torch.testing.assert_close(g3[sl], 3 * g0[sl])
+            fan_in = math.prod(base.genome_layout.shape(name)[1:])
+            assert g3[sl].abs().max() <= 3 / fan_in ** 0.5 and g3[sl].abs().max() > 1 / fan_in ** 0.5
+        else:                                     # the rule's parameters keep their declared ranges
+            torch.testing.assert_close(g3[sl], g0[sl])
