@@ -83,8 +83,7 @@ def unfold_patches(x: Tensor, geom: ConvGeometry) -> Tensor:
     if not geom.unrollable:
         return F.unfold(x, geom.kernel_size, dilation=geom.dilation, padding=geom.padding, stride=geom.stride)
     k, s, p = geom.kernel_size, geom.stride, geom.padding
-    if p:
-        x = F.pad(x, (p, p, p, p))
+    x = F.pad(x, (p, p, p, p)) if p else x.contiguous()    # a channels-last input unfolds ~1.5x slower
     N, C = x.shape[:2]
     v = x.unfold(2, k, s).unfold(3, k, s)  # [N, C, Ho, Wo, k, k] view
     return v.permute(0, 1, 4, 5, 2, 3).reshape(N, C * k * k, -1)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 import torch.nn.grad
 from torch import Tensor
 
@@ -104,6 +105,25 @@ class _Copies:
         if self.L == 1 and self.geom.kernel_size == 1:      # a linear layer: nothing to unfold
             return t.reshape(P, R, self.K, 1)
         return unfold_patches(t.reshape(P * R, *t.shape[2:]), self.geom).view(P, R, self.K, self.L)
+
+    @property
+    def separable(self) -> bool:
+        """An unrolled conv: a kernel entry's copies read a strided sub-grid of the input (see window_extreme)."""
+        return self.L > 1 and self.geom.unrollable
+
+    def window_extreme(self, t: Tensor, aggregation: str) -> Tensor:
+        """``max``/``min`` over every kernel entry's copies of a presynaptic value ``t`` ``[P, Cin, H, W]`` →
+        ``[P, K]``, without unfolding: entry ``(ci, ky, kx)`` reads the sub-grid ``t[ci, ky::s, kx::s]`` (Ho × Wo
+        pixels), so the extreme is taken over columns for each ``kx``, then over rows for each ``ky`` (2k strided
+        reductions instead of a ``[P, K, L]`` copy; padding, filled with ∓inf, never wins)."""
+        g, reduce = self.geom, (torch.amax if aggregation == "max" else torch.amin)
+        k, s, p = g.kernel_size, g.stride, g.padding
+        if p:
+            t = F.pad(t, (p, p, p, p), value=float("-inf") if aggregation == "max" else float("inf"))
+        span_w, span_h = s * (g.out_width - 1) + 1, s * (g.out_height - 1) + 1
+        cols = torch.stack([reduce(t[..., kx:kx + span_w:s], -1) for kx in range(k)], -1)        # [P, C, Hp, k]
+        grid = torch.stack([reduce(cols[:, :, ky:ky + span_h:s], 2) for ky in range(k)], 2)      # [P, C, k, k]
+        return grid.reshape(grid.shape[0], self.K)
 
     def post(self, t: Tensor | None) -> Tensor | None:
         """``[P, R, Cout, Ho, Wo]`` → ``[P, R, Cout, L]``."""
@@ -322,6 +342,9 @@ def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_element
     if aggregation in _LINEAR:
         s = _sum_term(term, copies)
         return s / copies.count if aggregation == "mean" else s
+    if aggregation in ("max", "min") and copies.separable and term.coef is None and term.post is None \
+            and term.pre is not None:
+        return copies.window_extreme(_sum_samples(term.pre), aggregation).unsqueeze(1)
     u, v = copies.pre(term.pre), copies.post(term.post)
     if compiled and term.coef is None and u is not None and v is not None and u.shape[1] == v.shape[1] == 1:
         out = outer_aggregate(u[:, 0], v[:, 0], aggregation, copies.valid, aggregate_copies)
