@@ -3,8 +3,9 @@
     python -m runners.start_actions configs/evolve_carracing_pixels.yaml [key=value ...] [--seeds 8] [--tracks 3]
 
 The centre an evolution starts from is ``network.genome_init`` drawn from the run's ``seed``. For each seed this
-plays that centre (learning online, as in training) on ``--tracks`` EnvPool/gymnasium tracks and prints, as one JSON
-line per seed, its mean action over steps ``--from`` to ``--steps`` (after CarRacing's 50-frame zoom-in): a start
+plays that centre's first episode (learning online, as in training, through the evolve service's own rollout) on
+``--tracks`` tracks and prints, as one JSON line per seed, its mean action over steps ``--from`` to ``--steps``
+(after CarRacing's 50-frame zoom-in; fewer where every episode ended sooner): a start
 whose steering sits near full lock on every track is one an evolution must first undo (see docs/results.md).
 """
 
@@ -18,28 +19,25 @@ import torch
 
 import evohebb  # noqa: F401  (Ray settings before ray is imported)
 from evohebb.config import load_config
-from evohebb.es.rollout import observation_batch
+from evohebb.es.rollout import run_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 
 
-@torch.no_grad()
 def start_actions(cfg: EvolveConfig, seeds: range, tracks: int, first: int, steps: int) -> list[dict]:
     task = evaluation_task(cfg)
     network, envs = task.build_network(), task.build_envs(tracks)
-    to_action = task.spec.to_action
     rows = []
     for seed in seeds:
         centre = network.genome_init(torch.Generator().manual_seed(seed)).cpu()
-        network.load_genomes(centre.expand(tracks, -1).contiguous())
-        network.reset(0, noise_seeds=list(range(tracks)))
-        obs, _ = envs.reset(seed=list(range(100, 100 + tracks)))
-        actions = []
-        for _ in range(steps):
-            action = to_action(network(observation_batch(obs, "cpu")))
-            actions.append(action)
-            obs, reward, *_ = envs.step(action)
-            network.update(torch.as_tensor(reward, dtype=torch.float32))
+        actions: list[np.ndarray] = []
+
+        def recorded(output, actions=actions):
+            actions.append(task.spec.to_action(output))
+            return actions[-1]
+
+        run_episodes(network, envs, centre.expand(tracks, -1).contiguous(), list(range(100, 100 + tracks)),
+                     weight_seed=0, max_steps=steps, to_action=recorded)
         mean = np.stack(actions)[first:].mean(axis=(0, 1))
         rows.append({"seed": seed, "mean_action": [round(float(a), 3) for a in mean],
                      "outputs": list(task.spec.output_names)})

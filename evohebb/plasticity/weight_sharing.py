@@ -21,9 +21,9 @@ Two modes (``mode=``):
 ``sum`` and ``mean`` are linear, so they are computed in closed form (``einsum`` over unfolded patches, or
 ``conv2d_weight``); ``max``/``min``/``median`` build the per-copy tensor ``[p, c, K, L]`` in chunks of
 ``chunk_elements`` (a presynaptic-only term's max/min instead reduces the strided sub-grid of the input that each
-kernel entry reads, nothing unfolded). In an unrolled conv the copies that would read zero padding do not exist and are masked
-out (:func:`~evohebb.plasticity.conv_geometry.copy_valid_mask`); a conv-native layer applies every entry at
-every position (zero padding reads zeros). No loop over neurons, synapses or positions.
+kernel entry reads, nothing unfolded). In an unrolled conv the copies that would read zero padding do not exist
+and are masked out (:func:`~evohebb.plasticity.conv_geometry.copy_valid_mask`); a conv-native layer applies every
+entry at every position (zero padding reads zeros). No loop over neurons, synapses or positions.
 """
 
 from __future__ import annotations
