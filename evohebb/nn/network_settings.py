@@ -32,9 +32,10 @@ class PlasticNetworkSettings(Settings):
                                help="terms: aggregate each ABCD term and the rate separately (thesis); "
                                     "delta: aggregate the whole per-copy update")
     compile_copies: bool = option(False, help="terms mode, max/min sharing: form each product term's aggregate "
-                                              "over an unrolled conv's copies in one loop compiled by torch.compile "
-                                              "(the same values; a C++ compiler needed, ~40 s per actor to compile; "
-                                              "falls back to eager with a warning)")
+                                              "over an unrolled conv's copies in one native loop (built once per "
+                                              "machine with the C++ compiler, ~1 s) or, with zero padding, one loop "
+                                              "compiled by torch.compile (~40 s per actor); the same values; falls "
+                                              "back to eager with a warning where nothing compiles")
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")

@@ -21,7 +21,8 @@ Two modes (``mode=``):
 ``sum`` and ``mean`` are linear, so they are computed in closed form (``einsum`` over unfolded patches, or
 ``conv2d_weight``); ``max``/``min``/``median`` build the per-copy tensor ``[p, c, K, L]`` in chunks of
 ``chunk_elements`` (a presynaptic-only term's max/min instead reduces the strided sub-grid of the input that each
-kernel entry reads, nothing unfolded). In an unrolled conv the copies that would read zero padding do not exist
+kernel entry reads, nothing unfolded; with ``compiled``, both run in the native kernel of
+:mod:`~evohebb.plasticity.native_copies`). In an unrolled conv the copies that would read zero padding do not exist
 and are masked out (:func:`~evohebb.plasticity.conv_geometry.copy_valid_mask`); a conv-native layer applies every
 entry at every position (zero padding reads zeros). No loop over neurons, synapses or positions.
 """
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 import torch.nn.grad
 from torch import Tensor
 
+from evohebb.plasticity import native_copies
 from evohebb.plasticity.compiled_copies import outer_aggregate
 from evohebb.plasticity.conv_geometry import ConvGeometry, copy_valid_mask, unfold_patches
 from evohebb.plasticity.rule import SHARING_MODES, CopyUpdate, NeuronRate, Term
@@ -140,8 +142,9 @@ def reduce_copies(update: CopyUpdate, geom: ConvGeometry, aggregation: str = CON
     ``cache``: a dict kept by the caller per genome (cleared when the rule's parameters change); ``terms`` mode
     stores the aggregates of constant terms and of the rate in it. ``add_to`` (the layer's weights, contiguous):
     the update is added to it in place and it is returned; a low-rank update then never exists as a tensor.
-    ``compiled``: ``terms`` mode forms a product term's max/min in one compiled loop
-    (:mod:`~evohebb.plasticity.compiled_copies`) where this process can compile."""
+    ``compiled``: ``terms`` mode forms a product term's max/min in one native loop
+    (:mod:`~evohebb.plasticity.native_copies`; no zero padding) or one compiled loop
+    (:mod:`~evohebb.plasticity.compiled_copies`) where this process can build them."""
     first = next(_tensors(update), None)
     if first is None:
         raise ValueError("a CopyUpdate needs at least one tensor")
@@ -343,6 +346,13 @@ def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_element
     if aggregation in _LINEAR:
         s = _sum_term(term, copies)
         return s / copies.count if aggregation == "mean" else s
+    if compiled and copies.separable and term.coef is None and term.pre is not None \
+            and (term.post is None or term.pre.shape[1] == term.post.shape[1] == 1):
+        # the native kernel: a product term, or a presynaptic-only one (its product with ones)
+        post = None if term.post is None else copies.post(term.post)[:, 0]
+        out = native_copies.product_extreme(_sum_samples(term.pre), post, copies.geom, aggregation)
+        if out is not None:
+            return out
     if aggregation in ("max", "min") and copies.separable and term.coef is None and term.post is None \
             and term.pre is not None:
         return copies.window_extreme(_sum_samples(term.pre), aggregation).unsqueeze(1)
