@@ -59,6 +59,7 @@ class HebbianProblem(Problem):
             "return_mean": float(returns.mean()),
             "return_max": float(returns.max()),
             "env_steps": float(result.env_steps),
+            "episode_steps_mean": result.env_steps / max(len(genomes) * len(self.seeds), 1),
             "env_steps_per_s": result.env_steps / max(seconds, 1e-9),
             "evaluation_s": seconds,
             "failed_evaluations": float(len(result.failed)),

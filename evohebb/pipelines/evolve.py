@@ -103,7 +103,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
             best_validation = {"mean": mean, "generation": gen, "genome": centre.clone()}
         return {"validation/mean": mean, "validation/std": float(returns.std()),
                 "validation/min": float(returns.min()), "validation/max": float(returns.max()),
-                "validation/env_steps": float(played.env_steps)}
+                "validation/env_steps": float(played.env_steps),
+                "validation/episode_steps_mean": played.env_steps / cfg.evaluation.validation_episodes}
 
     # ---- loop
     stop = StopRequest()
@@ -136,6 +137,7 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "time/generation_s": time.perf_counter() - start,
                        "time/env_steps_per_s": problem.last_stats["env_steps_per_s"],
                        "evaluation/env_steps": problem.last_stats["env_steps"],
+                       "evaluation/episode_steps_mean": problem.last_stats["episode_steps_mean"],
                        "evaluation/failed": problem.last_stats["failed_evaluations"],
                        "evaluation/actor_restarts": problem.last_stats["actor_restarts"],
                        "evaluation/actors": problem.last_stats["actors"],

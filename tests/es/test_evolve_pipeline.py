@@ -123,6 +123,11 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     metrics = read_metrics(run)
     assert [m["step"] for m in metrics] == [0, 1]
     assert all(m["evaluation/env_steps"] > 0 and m["evaluation/failed"] == 0 for m in metrics)
+    # the mean episode length (a search whose cars stop ends every episode early: docs/evolve.md)
+    episodes = 4 * 3     # popsize 4 x the config's 3 tracks per generation
+    assert all(m["evaluation/episode_steps_mean"] == m["evaluation/env_steps"] / episodes for m in metrics)
+    assert all(0 < m["evaluation/episode_steps_mean"] <= 70 for m in metrics)
+    assert metrics[-1]["validation/episode_steps_mean"] == metrics[-1]["validation/env_steps"] / 5   # 5 tracks
     # the random policy's return on each generation's own seeds is logged beside the fitness, and plotted
     from evohebb.config import load_config
     from evohebb.es.generation_seeds import generation_seeds
