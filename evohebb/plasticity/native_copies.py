@@ -69,7 +69,8 @@ def _build() -> object:
                                 timeout=300)
         if result.returncode != 0:
             tmp.unlink(missing_ok=True)
-            raise RuntimeError(f"{compiler} failed: {result.stderr.strip().splitlines()[:1]}")
+            lines = result.stderr.strip().splitlines() or [""]
+            raise RuntimeError(f"{compiler} failed: {next((ln for ln in lines if 'error' in ln), lines[0])}")
         os.replace(tmp, path)       # atomic: a concurrent process loads either nothing or the whole library
     kernel = ctypes.CDLL(str(path)).copies_product_extreme
     kernel.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
