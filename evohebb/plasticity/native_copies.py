@@ -9,23 +9,17 @@ reads the conv's input where each copy reads it instead of an unfolded copy of i
 inductor loop on one thread here; the values are the same (each product is rounded as torch rounds it, and a
 max/min is exact), except that a NaN product is skipped instead of returned.
 
-The C++ source is compiled once per machine with the system's C++ compiler (``$CXX``, else ``c++``/``g++``;
-``-O3 -march=native``) into ``$XDG_CACHE_HOME/evohebb`` (default ``~/.cache/evohebb``), keyed by a hash of the
-source, the flags and the CPU, written atomically. Where there is no compiler, or the case does not apply (not a
-CPU float32 tensor, zero padding, an aggregation other than max/min), :func:`product_extreme` returns None and
-the caller uses its other path; a failed build warns once.
+The C++ source is compiled once per machine (``-O3 -march=native``, cached in ``~/.cache/evohebb``:
+:func:`~evohebb.run_io.native_build.load_shared_library`). Where there is no compiler, or the case does not apply
+(not a CPU float32 tensor, zero padding, an aggregation other than max/min), :func:`product_extreme` returns None
+and the caller uses its other path; a failed build warns once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import logging
-import os
-import platform
-import shutil
-import subprocess
 from pathlib import Path
 
 import torch
@@ -33,46 +27,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import ConvGeometry
+from evohebb.run_io.native_build import load_shared_library
 
 __all__ = ["available", "product_extreme"]
 
 log = logging.getLogger(__name__)
 
 _SOURCE = Path(__file__).with_suffix(".cpp")
-_FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC")
 _state: dict[str, object] = {}          # "kernel": the loaded function; "error": why it is not available
 
 
-def _cpu_key() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line for line in f if line.startswith("flags")), platform.processor())
-    except OSError:
-        return platform.machine() + platform.processor()
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "evohebb"
-
-
 def _build() -> object:
-    compiler = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++")
-    if compiler is None:
-        raise RuntimeError("no C++ compiler (set CXX, or install g++)")
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(b"\0".join([source, " ".join(_FLAGS).encode(), compiler.encode(), _cpu_key().encode()]))
-    path = _cache_dir() / f"native_copies-{key.hexdigest()[:16]}.so"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        result = subprocess.run([compiler, *_FLAGS, "-o", str(tmp), str(_SOURCE)], capture_output=True, text=True,
-                                timeout=300)
-        if result.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            lines = result.stderr.strip().splitlines() or [""]
-            raise RuntimeError(f"{compiler} failed: {next((ln for ln in lines if 'error' in ln), lines[0])}")
-        os.replace(tmp, path)       # atomic: a concurrent process loads either nothing or the whole library
-    kernel = ctypes.CDLL(str(path)).copies_product_extreme
+    kernel = load_shared_library(_SOURCE).copies_product_extreme
     kernel.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
     kernel.restype = None
     return kernel

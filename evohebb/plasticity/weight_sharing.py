@@ -346,16 +346,15 @@ def _aggregate_term(term: Term, copies: _Copies, aggregation: str, chunk_element
     if aggregation in _LINEAR:
         s = _sum_term(term, copies)
         return s / copies.count if aggregation == "mean" else s
-    if compiled and copies.separable and term.coef is None and term.pre is not None \
-            and (term.post is None or term.pre.shape[1] == term.post.shape[1] == 1):
-        # the native kernel: a product term, or a presynaptic-only one (its product with ones)
-        post = None if term.post is None else copies.post(term.post)[:, 0]
-        out = native_copies.product_extreme(_sum_samples(term.pre), post, copies.geom, aggregation)
-        if out is not None:
-            return out
-    if aggregation in ("max", "min") and copies.separable and term.coef is None and term.post is None \
-            and term.pre is not None:
-        return copies.window_extreme(_sum_samples(term.pre), aggregation).unsqueeze(1)
+    if aggregation in ("max", "min") and copies.separable and term.coef is None and term.pre is not None:
+        if compiled and (term.post is None or term.pre.shape[1] == term.post.shape[1] == 1):
+            # the native kernel: a product term, or a presynaptic-only one (its product with ones)
+            post = None if term.post is None else copies.post(term.post)[:, 0]
+            out = native_copies.product_extreme(_sum_samples(term.pre), post, copies.geom, aggregation)
+            if out is not None:
+                return out
+        if term.post is None:
+            return copies.window_extreme(_sum_samples(term.pre), aggregation).unsqueeze(1)
     u, v = copies.pre(term.pre), copies.post(term.post)
     if compiled and term.coef is None and u is not None and v is not None and u.shape[1] == v.shape[1] == 1:
         out = outer_aggregate(u[:, 0], v[:, 0], aggregation, copies.valid, aggregate_copies)
