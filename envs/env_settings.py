@@ -14,7 +14,7 @@ from evohebb.data.dataset_registry import DATASETS
 __all__ = ["PEDAL_HEADS", "CarRacingSettings", "ClassificationSettings"]
 
 #: CarRacing's pedal mappings (``env.pedals``) -> the output head (:mod:`evohebb.nn.output_heads`) that gives them
-PEDAL_HEADS = {"clip": "carracing_clip", "sigmoid": "carracing_sigmoid"}
+PEDAL_HEADS = {"clip": "carracing_clip", "half_gas": "carracing_half_gas", "sigmoid": "carracing_sigmoid"}
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class CarRacingSettings(EnvSettings):
     negative_patience: int = option(20, low=0, help="end the episode after this many negative rewards in a row "
                                                       "(0: never)")
     pedals: str = option("clip", choices=tuple(PEDAL_HEADS),
-                         help="gas/brake outputs: tanh clipped to [0, 1] (zero output = pedal off), or the "
-                              "thesis's sigmoid (an untrained policy holds both pedals at ~0.5 and barely moves)")
+                         help="gas/brake outputs: tanh clipped to [0, 1] (zero output = pedal off); half_gas: gas "
+                              "(tanh + 1) / 2 (zero output = half gas), brake clipped; or the thesis's sigmoid (an "
+                              "untrained policy holds both pedals at ~0.5 and barely moves)")
     vectorization: str = option("sync", choices=VECTORIZATION_MODES,
                                 help="backend gymnasium: its vector env inside an actor (sync: one core per actor)")
 

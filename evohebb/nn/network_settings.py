@@ -56,6 +56,13 @@ class PlasticNetworkSettings(Settings):
                                         help="the search starts the evolved weights (evolve_weights) at this times "
                                              "U(±1/√fan_in): at 1 an evolved conv trunk's features hardly change "
                                              "with the frame (temporal std ~0.02 on CarRacing), at 3 they do (~0.13)")
+    evolved_weight_scale: float | None = option(None, low=0.0,
+                                                help="what an evolved weight's gene holds: null: the weight itself; "
+                                                     "s: the weight in units of s/sqrt(fan_in), so that the search's "
+                                                     "sigma perturbs every evolved layer alike relative to its "
+                                                     "initial scale (sigma x s / evolved_weight_gain of it; null "
+                                                     "gives a 392-input readout ~20x the relative sigma of its "
+                                                     "genes' rule parameters, and its outputs saturate)")
     parameter_sharing: str = option("neuron", choices=PARAMETER_SHARING,
                                     help="neuron: the rule's parameters per neuron (per synapse for a synapse "
                                          "rule); layer: one set per layer; layer_outputs: one set per layer but "

@@ -8,6 +8,9 @@ neurons' activity that the rule sees, and what the network returns to its caller
   network holds both pedals at ~0.5 and barely moves;
 * ``carracing_clip`` — all tanh, gas and brake clipped to [0, 1] in the output (a zero or negative output is
   no pedal); the rule sees the unclipped tanh;
+* ``carracing_half_gas`` — as ``carracing_clip`` but gas is ``(tanh + 1) / 2`` (the mapping of World Models'
+  CarRacing controller): a zero output is half gas, so a network whose gas output averages out near zero still
+  drives instead of standing still; the rule sees the tanh;
 * ``choice`` — a classifier: Gaussian exploration noise (``exploration_std``, one reproducible stream per
   individual) is added to the scores, the activity is the one-hot of the noisy argmax (seed 003), the output
   the noisy scores; ``explored`` says where the noise changed the choice.
@@ -70,6 +73,15 @@ class ClippedPedalsHead(OutputHead):
     def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
         y = torch.tanh(z)
         return y, torch.cat([y[:, :1], y[:, 1:].clamp(min=0.0)], dim=1)
+
+
+@register_head("carracing_half_gas")
+class HalfGasPedalsHead(OutputHead):
+    n_outputs = 3
+
+    def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
+        y = torch.tanh(z)
+        return y, torch.cat([y[:, :1], (y[:, 1:2] + 1.0) * 0.5, y[:, 2:].clamp(min=0.0)], dim=1)
 
 
 @register_head("choice")

@@ -92,6 +92,14 @@ class UnrolledPlasticNetwork(nn.Module):
         names = set(s.evolve_weights) | ({"out"} if s.evolve_output_weights else set())
         return self._layer_indices(sorted(names), "evolve_weights")
 
+    def _fan_in_sqrt(self, index: int) -> float:
+        return math.sqrt(math.prod(self.stack.layers[index].weight.shape[2:]))
+
+    def _weight_unit(self, index: int) -> float:
+        """Layer ``index``'s weight per unit of its evolved gene (``evolved_weight_scale``)."""
+        scale = self.settings.evolved_weight_scale
+        return 1.0 if scale is None else scale / self._fan_in_sqrt(index)
+
     def _genome_spec(self) -> dict[str, tuple[int, ...]]:
         s = self.settings
         spec = {r.name: r.shape for r in self._rule_slices}
@@ -119,13 +127,14 @@ class UnrolledPlasticNetwork(nn.Module):
     def genome_init(self, generator: torch.Generator | None = None) -> Tensor:
         """A centre for the search ``[G]``: the rule's parameters in their declared ranges (neuron-centric
         ABCD: ``A, B, C, D ~ U(-0.1, 0.1)``, ``eta ~ U(0, 0.1)``), evolved weights ``evolved_weight_gain ×
-        U(±1/√fan_in)`` (the seeded initialisation's scale at gain 1), RPE gains 1."""
+        U(±1/√fan_in)`` (the seeded initialisation's scale at gain 1; with ``evolved_weight_scale`` s their genes are
+        ``evolved_weight_gain / s × U(±1)``), RPE gains 1."""
         parts = initial_values(self._rule_slices, generator)
         gain = self.settings.evolved_weight_gain
         for i in self._evolved:
             shape = self.genome_layout.shape(f"{self.layer_names[i]}.W")
-            bound = gain / math.sqrt(math.prod(shape[1:]))
-            parts.append((torch.rand(math.prod(shape), generator=generator) * 2 - 1) * bound)
+            weight = (torch.rand(math.prod(shape), generator=generator) * 2 - 1) * gain / self._fan_in_sqrt(i)
+            parts.append(weight / self._weight_unit(i))
         if self.settings.rpe.evolvable:
             parts.append(torch.ones(2))
         return torch.cat(parts).to(device=self.device, dtype=self.dtype)
@@ -142,7 +151,8 @@ class UnrolledPlasticNetwork(nn.Module):
         named = self.named_genome(genomes)
         self._states = rule_states(self.rule, self.stack, self._rule_slices, named, self._learning,
                                    self.settings.eta_scale)
-        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] for i in self._evolved}
+        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] * self._weight_unit(i) if self._weight_unit(i) != 1
+                           else named[f"{self.layer_names[i]}.W"] for i in self._evolved}
         self._rpe_gains = ((named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
                            if self.settings.rpe.evolvable else None)
         if P != self.population:

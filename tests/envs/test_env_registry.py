@@ -65,7 +65,8 @@ def test_box_actions_are_scaled_to_their_bounds():
                                                     "allowed: an env with a Box observation"),
     (["env.name=lunar"], "env.name: environment 'lunar' is unknown; registered: carracing, classification, "
                          "gymnasium"),
-    (["env.name=carracing", "env.pedals=brake"], "env.pedals: 'brake' is not allowed; allowed: 'clip', 'sigmoid'"),
+    (["env.name=carracing", "env.pedals=brake"],
+     "env.pedals: 'brake' is not allowed; allowed: 'clip', 'half_gas', 'sigmoid'"),
     (["env.name=gymnasium", "env.size=8"], "env.size: unknown key"),
     (["task=classification", "env.name=carracing"], "task: 'classification' contradicts env.name 'carracing'"),
     (["task=classification", "carracing.size=8"], "carracing: {'size': 8} configures an environment that env.name "

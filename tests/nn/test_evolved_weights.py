@@ -43,6 +43,30 @@ def test_an_evolved_conv_slice_round_trips_and_only_learning_layers_hold_rule_pa
     torch.testing.assert_close(back, genomes)          # genome -> weights -> genome, slice by slice in order
 
 
+def test_a_weight_scale_holds_each_evolved_weight_in_units_of_scale_over_sqrt_fan_in():
+    absolute, scaled = _net(evolved_weight_gain=2.0), _net(evolved_weight_gain=2.0, evolved_weight_scale=4.0)
+    assert scaled.genome_spec() == absolute.genome_spec()
+    fan_in = {"conv1.W": 3 * 3 * 3, "conv2.W": 4 * 3 * 3}
+    centre_abs, centre_s = (net.genome_init(torch.Generator().manual_seed(1)) for net in (absolute, scaled))
+    named_abs, named_s = absolute.named_genome(centre_abs[None]), scaled.named_genome(centre_s[None])
+    for name, n in fan_in.items():
+        # the same start in weight space; the genes U(-gain/s, gain/s) whatever the fan-in
+        torch.testing.assert_close(named_s[name], named_abs[name] * math.sqrt(n) / 4.0)
+        assert 0.4 < named_s[name].abs().max() <= 0.5
+    for name in (n for n in absolute.genome_spec() if not n.endswith(".W")):
+        torch.testing.assert_close(named_s[name], named_abs[name])
+    # the network holds the weight, whatever the units: the same weights, the same outputs
+    obs = torch.randn(3, *IN_SHAPE)
+    for net, centre in ((absolute, centre_abs), (scaled, centre_s)):
+        net.load_genomes(centre.expand(3, -1))
+        net.reset(weight_seed=4)
+    for w_s, w_abs in zip(scaled.weights()[:2], absolute.weights()[:2]):
+        torch.testing.assert_close(w_s, w_abs)
+    torch.testing.assert_close(scaled.forward(obs), absolute.forward(obs))
+    with pytest.raises(ValueError, match="evolved_weight_scale.*-1"):
+        PlasticNetworkSettings(evolved_weight_scale=-1.0)
+
+
 def test_a_population_with_per_individual_convs_equals_each_individual_alone():
     torch.manual_seed(0)
     net, alone = _net(), _net()

@@ -54,6 +54,23 @@ def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
         carracing_policy(head="brake")
 
 
+def test_half_gas_pedals_map_a_zero_output_to_half_gas_and_the_rule_sees_tanh():
+    clip, half = carracing_policy(head="carracing_clip"), carracing_policy(head="carracing_half_gas")
+    genomes = _genomes(clip, 16, 3)
+    obs = torch.rand(16, 3, 64, 64)
+    for net in (clip, half):
+        net.load_genomes(genomes)
+        net.reset(5)
+    c, h = clip(obs), half(obs)
+    _, y = half._acts[-1]                      # the tanh of the same z in both heads
+    torch.testing.assert_close(h[:, 1], (y[:, 1] + 1) / 2)
+    torch.testing.assert_close(h[:, [0, 2]], c[:, [0, 2]])
+    assert ((h[:, 1] > 0) & (h[:, 1] < 1)).all() and (h[:, 1] > c[:, 1]).any()
+    # a network that outputs zero presses half the gas and no brake
+    zero = half.head(torch.zeros(2, 3))[1]
+    torch.testing.assert_close(zero, torch.tensor([[0.0, 0.5, 0.0]] * 2))
+
+
 def test_layer_outputs_sharing_keeps_output_neurons_apart():
     net = carracing_policy(parameter_sharing="layer_outputs", weight_norm=False)
     spec = net.genome_spec()
