@@ -26,6 +26,7 @@ class SliceResult:
     returns: np.ndarray   # [n, episodes] the return of every episode
     env_steps: int
     seconds: float
+    saturated: np.ndarray | None = None   # [n, episodes, A] saturated fraction of each episode's steps per action
 
 
 class GenomeEvaluator:
@@ -68,8 +69,9 @@ class GenomeEvaluator:
         if not np.all(np.isfinite(fitness)):
             worst = int(np.flatnonzero(~np.isfinite(fitness))[0])
             raise GenomeEvaluationError(f"individual {first_index + worst}: non-finite return {fitness[worst]}")
+        saturated = None if result.saturated is None else result.saturated.reshape(n, episodes, -1)
         return SliceResult(fitness=fitness, returns=returns, env_steps=result.env_steps,
-                           seconds=time.perf_counter() - start)
+                           seconds=time.perf_counter() - start, saturated=saturated)
 
     def close(self):
         if self._envs is not None:

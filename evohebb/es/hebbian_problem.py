@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
 import torch
 from evotorch import Problem, SolutionBatch
 
@@ -66,4 +67,5 @@ class HebbianProblem(Problem):
             "actor_restarts": float(result.actor_restarts),
             "actors": float(result.actors),
             "pool_size": float(result.pool_size),
+            "saturated": None if result.saturated is None else np.nanmean(result.saturated, axis=(0, 1)),
         }

@@ -44,6 +44,7 @@ class PopulationResult:
     returns: np.ndarray | None = None    # [N, episodes] (NaN rows for failed individuals)
     actors: int = 0                      # Ray actors that evaluated part of it (0: in this process)
     pool_size: int = 0                   # actors in the pool when it began (ready or being placed)
+    saturated: np.ndarray | None = None  # [N, episodes, A] (NaN for failed individuals; None: no action bounds)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class RayEvaluatorPool:
         genomes = np.ascontiguousarray(torch.as_tensor(genomes).detach().cpu().float().numpy())
         if self._local is not None:
             result = self._local.evaluate(genomes, seeds, 0)
-            return PopulationResult(result.fitness, result.env_steps, returns=result.returns, actors=0)
+            return PopulationResult(result.fitness, result.env_steps, returns=result.returns, actors=0,
+                                    saturated=result.saturated)
         return self._evaluate_on_actors(genomes, list(seeds))
 
     def close(self):
@@ -115,6 +117,7 @@ class RayEvaluatorPool:
         queue = deque(_split(0, n, pool_size))
         fitness = np.full(n, np.nan)
         returns = np.full((n, len(seeds)), np.nan)
+        saturated = None
         env_steps, failed, restarts, used = 0, [], 0, set()
         restart_limit = 3 * len(fleet) if self.max_actor_restarts is None else self.max_actor_restarts
         idle = list(fleet.ready)
@@ -173,6 +176,10 @@ class RayEvaluatorPool:
             used.add(actor_id)
             fitness[job.start:job.stop] = result.fitness
             returns[job.start:job.stop] = result.returns
+            if result.saturated is not None:
+                if saturated is None:
+                    saturated = np.full((n, *result.saturated.shape[1:]), np.nan)
+                saturated[job.start:job.stop] = result.saturated
             env_steps += result.env_steps
 
         if failed:
@@ -181,7 +188,8 @@ class RayEvaluatorPool:
                 raise EvaluationFailedError("every individual failed; first error: individual "
                                             f"{failed[0][0]}: {failed[0][1]}")
             fitness[~ok] = fitness[ok].min()
-        return PopulationResult(fitness, env_steps, failed, restarts, returns, actors=len(used), pool_size=pool_size)
+        return PopulationResult(fitness, env_steps, failed, restarts, returns, actors=len(used), pool_size=pool_size,
+                                saturated=saturated)
 
 
 def _split(start: int, stop: int, parts: int, attempt: int = 0, avoid_actor: int | None = None) -> list[_Job]:

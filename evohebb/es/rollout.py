@@ -19,6 +19,21 @@ class RolloutResult:
     env_steps: int           # env steps taken in total (what the envs computed, ended episodes included)
     rewards: np.ndarray      # [T, N] reward of every step (0 once an env's first episode has ended)
     frames: list | None = None  # frames of env 0 when recording
+    saturated: np.ndarray | None = None  # [N, A] fraction of each first episode's steps with action a at a nonzero
+    #                                      bound of the action space (see saturation_bounds); None: no Box bounds
+
+
+def saturation_bounds(vector_env) -> tuple[np.ndarray, np.ndarray] | None:
+    """Where each action component of ``vector_env`` counts as saturated: at its action space's low bound (a
+    nonzero one; +inf where the bound is 0, the component's rest, e.g. a pedal off) or its high bound (likewise),
+    within 1 % of the range. None without finite Box bounds (e.g. a classifier's discrete choice)."""
+    space = getattr(vector_env, "single_action_space", None)
+    low, high = getattr(space, "low", None), getattr(space, "high", None)
+    if low is None or high is None or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+        return None
+    low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+    tol = 0.01 * (high - low)
+    return np.where(low != 0, low + tol, -np.inf), np.where(high != 0, high - tol, np.inf)
 
 
 def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tensor:
@@ -59,9 +74,15 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
     frames = [] if record is not None else None
     rewards = []
     env_steps = 0
+    bounds = saturation_bounds(vector_env)
+    saturated_steps = None
     for _ in _steps(max_steps, progress, episodes):
         output = network(observation_batch(obs, device))
-        obs, reward, terminated, truncated, _ = vector_env.step(to_action(output))
+        actions = to_action(output)
+        if bounds is not None:
+            at_bound = (((actions <= bounds[0]) | (actions >= bounds[1])) & episodes.active[:, None]).astype(np.int64)
+            saturated_steps = at_bound if saturated_steps is None else saturated_steps + at_bound
+        obs, reward, terminated, truncated, _ = vector_env.step(actions)
         if frames is not None and episodes.active[0]:
             frames.append(record())
         env_steps += n
@@ -70,8 +91,10 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
         network.update(torch.as_tensor(reward, dtype=torch.float32, device=device))
         if episodes.all_done:
             break
+    saturated = None if saturated_steps is None else saturated_steps / np.maximum(episodes.lengths, 1)[:, None]
     return RolloutResult(returns=episodes.returns, lengths=episodes.lengths, env_steps=env_steps,
-                         rewards=np.stack(rewards) if rewards else np.zeros((0, n)), frames=frames)
+                         rewards=np.stack(rewards) if rewards else np.zeros((0, n)), frames=frames,
+                         saturated=saturated)
 
 
 def run_policy_episodes(vector_env, seeds: list[int], max_steps: int, policy: Callable[[np.ndarray], np.ndarray],

@@ -75,6 +75,10 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
                               record=readout_recorder(network) if readout_figure else None)
         report.update(_summary("", played))
         report.update(task.spec.entry.episode_summary(played.rewards))
+        if played.saturated is not None and played.saturated.shape[1] == len(task.spec.output_names):
+            # per action: the mean fraction of an episode's steps at a nonzero bound (full lock, pedal down)
+            report["saturated"] = {name: round(float(f), 4)
+                                   for name, f in zip(task.spec.output_names, played.saturated.mean(axis=0))}
     finally:
         envs.close()
     if baselines_from is not None:

@@ -58,6 +58,13 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                                 placement_timeout_s=cfg.evaluation.placement_timeout_s)
 
     pool = new_pool(task)
+
+    def saturation_scalars(prefix: str, fractions) -> dict[str, float]:
+        """``<prefix>/saturated/<output>``: the fraction of steps with that action at a nonzero bound (steering at
+        full lock, a pedal fully down): near 1 for an output that ignores the frame (see docs/evolve.md)."""
+        if fractions is None or len(fractions) != len(task.spec.output_names):
+            return {}
+        return {f"{prefix}/saturated/{name}": float(f) for name, f in zip(task.spec.output_names, fractions)}
     checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
 
     state = checkpoints.load_latest() if resume else None
@@ -104,7 +111,9 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         return {"validation/mean": mean, "validation/std": float(returns.std()),
                 "validation/min": float(returns.min()), "validation/max": float(returns.max()),
                 "validation/env_steps": float(played.env_steps),
-                "validation/episode_steps_mean": played.env_steps / cfg.evaluation.validation_episodes}
+                "validation/episode_steps_mean": played.env_steps / cfg.evaluation.validation_episodes,
+                **saturation_scalars("validation", None if played.saturated is None
+                                     else played.saturated[0].mean(axis=0))}
 
     # ---- loop
     stop = StopRequest()
@@ -141,7 +150,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "evaluation/failed": problem.last_stats["failed_evaluations"],
                        "evaluation/actor_restarts": problem.last_stats["actor_restarts"],
                        "evaluation/actors": problem.last_stats["actors"],
-                       "evaluation/pool_size": problem.last_stats["pool_size"]}
+                       "evaluation/pool_size": problem.last_stats["pool_size"],
+                       **saturation_scalars("evaluation", problem.last_stats["saturated"])}
             if baseline_envs is not None:   # random actions on this generation's seeds, for comparison
                 seeds = problem.seeds
                 randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])

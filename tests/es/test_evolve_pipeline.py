@@ -128,6 +128,9 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     assert all(m["evaluation/episode_steps_mean"] == m["evaluation/env_steps"] / episodes for m in metrics)
     assert all(0 < m["evaluation/episode_steps_mean"] <= 70 for m in metrics)
     assert metrics[-1]["validation/episode_steps_mean"] == metrics[-1]["validation/env_steps"] / 5   # 5 tracks
+    # how often each action sat at a nonzero bound (steering at full lock: the plateaus of docs/results.md)
+    for prefix in ("evaluation", "validation"):
+        assert all(0 <= metrics[-1][f"{prefix}/saturated/{name}"] <= 1 for name in ("steer", "gas", "brake"))
     # the random policy's return on each generation's own seeds is logged beside the fitness, and plotted
     from evohebb.config import load_config
     from evohebb.es.generation_seeds import generation_seeds
@@ -156,6 +159,8 @@ def test_carracing_evolution_on_ray_writes_events_and_results(tmp_path, local_ra
     report = json.loads((run / "evaluation-best.json").read_text())
     assert len(report["returns"]) == 2 and len(report["random_returns"]) == 2
     assert report["backend"] == "gymnasium" and report["negative_patience"] == 0   # the reference conditions
+    assert set(report["saturated"]) == {"steer", "gas", "brake"}
+    assert all(0 <= f <= 1 for f in report["saturated"].values())
     assert len(report["scripted_returns"]) == 2 and len(report["full_gas_returns"]) == 2
     # the baselines see CarRacing's own 96x96 RGB frame, not the genome's 8x8 grayscale view
     from envs.baseline_policies import scripted_driver
@@ -199,6 +204,7 @@ def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
     assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "--baselines"]) == 0
     report = json.loads((tmp_path / "m" / "evaluation-best.json").read_text())
     assert 0.0 <= report["accuracy_last_half"] <= 1.0
+    assert "saturated" not in report             # a classifier's choice has no bounds to sit at
     assert report["return_mean"] == pytest.approx(
         30 * (report["accuracy_first_half"] + report["accuracy_last_half"]) / 2)
     # the same genome with the run's config changed for this evaluation only (here: no lifetime learning)
