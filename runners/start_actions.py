@@ -5,8 +5,9 @@
 The centre an evolution starts from is ``network.genome_init`` drawn from the run's ``seed``. For each seed this
 plays that centre's first episode (learning online, as in training, through the evolve service's own rollout) on
 ``--tracks`` tracks and prints, as one JSON line per seed, its mean action over steps ``--from`` to ``--steps``
-(after CarRacing's 50-frame zoom-in; fewer where every episode ended sooner): a start
-whose steering sits near full lock on every track is one an evolution must first undo (see docs/results.md).
+(after CarRacing's 50-frame zoom-in; fewer where every episode ended sooner) and the fraction of those steps with
+each action at a nonzero bound (``saturated``: steering at full lock, a pedal fully down): a start whose steering
+sits at full lock on every track is one an evolution must first undo (see docs/results.md).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 
 import evohebb  # noqa: F401  (Ray settings before ray is imported)
 from evohebb.config import load_config
-from evohebb.es.rollout import run_episodes
+from evohebb.es.rollout import run_episodes, saturation_bounds
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 
@@ -27,6 +28,7 @@ from evohebb.pipelines.evolve_config import EvolveConfig
 def start_actions(cfg: EvolveConfig, seeds: range, tracks: int, first: int, steps: int) -> list[dict]:
     task = evaluation_task(cfg)
     network, envs = task.build_network(), task.build_envs(tracks)
+    bounds = saturation_bounds(envs)
     rows = []
     for seed in seeds:
         centre = network.genome_init(torch.Generator().manual_seed(seed)).cpu()
@@ -38,9 +40,13 @@ def start_actions(cfg: EvolveConfig, seeds: range, tracks: int, first: int, step
 
         run_episodes(network, envs, centre.expand(tracks, -1).contiguous(), list(range(100, 100 + tracks)),
                      weight_seed=0, max_steps=steps, to_action=recorded)
-        mean = np.stack(actions)[first:].mean(axis=(0, 1))
-        rows.append({"seed": seed, "mean_action": [round(float(a), 3) for a in mean],
-                     "outputs": list(task.spec.output_names)})
+        window = np.stack(actions)[first:]
+        row = {"seed": seed, "mean_action": [round(float(a), 3) for a in window.mean(axis=(0, 1))],
+               "outputs": list(task.spec.output_names)}
+        if bounds is not None:      # the fraction of those steps at a nonzero bound (full lock, a pedal down)
+            row["saturated"] = [round(float(f), 3)
+                                for f in ((window <= bounds[0]) | (window >= bounds[1])).mean(axis=(0, 1))]
+        rows.append(row)
     envs.close()
     return rows
 

@@ -23,6 +23,13 @@ def test_a_start_is_reproducible_and_differs_between_seeds():
     assert first[0]["outputs"] == ["steer", "gas", "brake"]
     assert first[0]["mean_action"] != first[1]["mean_action"]       # each seed draws its own centre
     assert all(-1.0 <= a <= 1.0 for row in first for a in row["mean_action"])
+    assert all(0.0 <= f <= 1.0 for row in first for f in row["saturated"])
+
+
+def test_a_start_at_full_lock_is_reported_saturated():
+    # the pixel recipe's seed 3 starts at steer -1.00 with the brake down (docs/results.md): both saturated
+    row = start_actions(load_config(EvolveConfig, PIXELS), range(3, 4), tracks=2, first=50, steps=60)[0]
+    assert row["mean_action"][0] < -0.95 and row["saturated"][0] > 0.9 and row["saturated"][2] > 0.9
 
 
 def test_the_cli_prints_one_json_line_per_seed_and_refuses_an_empty_window(capsys):
