@@ -151,8 +151,7 @@ class UnrolledPlasticNetwork(nn.Module):
         named = self.named_genome(genomes)
         self._states = rule_states(self.rule, self.stack, self._rule_slices, named, self._learning,
                                    self.settings.eta_scale)
-        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] * self._weight_unit(i) if self._weight_unit(i) != 1
-                           else named[f"{self.layer_names[i]}.W"] for i in self._evolved}
+        self._evolved_w = {i: named[f"{self.layer_names[i]}.W"] * self._weight_unit(i) for i in self._evolved}
         self._rpe_gains = ((named["rpe.gain_positive"][:, 0], named["rpe.gain_negative"][:, 0])
                            if self.settings.rpe.evolvable else None)
         if P != self.population:

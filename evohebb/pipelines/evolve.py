@@ -40,6 +40,14 @@ from evohebb.run_io.run_settings import resolve_device, start_run
 log = logging.getLogger(__name__)
 
 
+def _saturation_scalars(prefix: str, output_names, fractions) -> dict[str, float]:
+    """``<prefix>/saturated/<output>``: the fraction of steps with that action at a nonzero bound (steering at full
+    lock, a pedal fully down): near 1 for an output that ignores the frame (see docs/evolve.md)."""
+    if fractions is None or len(fractions) != len(output_names):
+        return {}
+    return {f"{prefix}/saturated/{name}": float(f) for name, f in zip(output_names, fractions)}
+
+
 def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
     """Run (or continue) an evolution in ``run_dir``; return the results also written to results.json."""
     run_dir, _ = start_run(cfg, run_dir)   # folder, seeds, the resolved config saved (actors resolve the device)
@@ -58,13 +66,6 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                                 placement_timeout_s=cfg.evaluation.placement_timeout_s)
 
     pool = new_pool(task)
-
-    def saturation_scalars(prefix: str, fractions) -> dict[str, float]:
-        """``<prefix>/saturated/<output>``: the fraction of steps with that action at a nonzero bound (steering at
-        full lock, a pedal fully down): near 1 for an output that ignores the frame (see docs/evolve.md)."""
-        if fractions is None or len(fractions) != len(task.spec.output_names):
-            return {}
-        return {f"{prefix}/saturated/{name}": float(f) for name, f in zip(task.spec.output_names, fractions)}
     checkpoints = CheckpointManager(run_dir / "checkpoints", keep_last=cfg.checkpoint.keep, best_mode="max")
 
     state = checkpoints.load_latest() if resume else None
@@ -112,8 +113,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                 "validation/min": float(returns.min()), "validation/max": float(returns.max()),
                 "validation/env_steps": float(played.env_steps),
                 "validation/episode_steps_mean": played.env_steps / cfg.evaluation.validation_episodes,
-                **saturation_scalars("validation", None if played.saturated is None
-                                     else played.saturated[0].mean(axis=0))}
+                **_saturation_scalars("validation", task.spec.output_names,
+                                      None if played.saturated is None else played.saturated[0].mean(axis=0))}
 
     # ---- loop
     stop = StopRequest()
@@ -151,7 +152,8 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
                        "evaluation/actor_restarts": problem.last_stats["actor_restarts"],
                        "evaluation/actors": problem.last_stats["actors"],
                        "evaluation/pool_size": problem.last_stats["pool_size"],
-                       **saturation_scalars("evaluation", problem.last_stats["saturated"])}
+                       **_saturation_scalars("evaluation", task.spec.output_names,
+                                             problem.last_stats["saturated"])}
             if baseline_envs is not None:   # random actions on this generation's seeds, for comparison
                 seeds = problem.seeds
                 randomly = run_random_episodes(baseline_envs, seeds, task.max_steps, action_seed=seeds[0])
