@@ -20,7 +20,7 @@ import torch
 
 import evohebb  # noqa: F401  (Ray settings before ray is imported)
 from evohebb.config import load_config
-from evohebb.es.rollout import run_episodes, saturation_bounds
+from evohebb.es.rollout import at_bound, run_episodes, saturation_bounds
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 
@@ -44,8 +44,7 @@ def start_actions(cfg: EvolveConfig, seeds: range, tracks: int, first: int, step
         row = {"seed": seed, "mean_action": [round(float(a), 3) for a in window.mean(axis=(0, 1))],
                "outputs": list(task.spec.output_names)}
         if bounds is not None:      # the fraction of those steps at a nonzero bound (full lock, a pedal down)
-            row["saturated"] = [round(float(f), 3)
-                                for f in ((window <= bounds[0]) | (window >= bounds[1])).mean(axis=(0, 1))]
+            row["saturated"] = [round(float(f), 3) for f in at_bound(window, bounds).mean(axis=(0, 1))]
         rows.append(row)
     envs.close()
     return rows

@@ -36,6 +36,18 @@ def saturation_bounds(vector_env) -> tuple[np.ndarray, np.ndarray] | None:
     return np.where(low != 0, low + tol, -np.inf), np.where(high != 0, high - tol, np.inf)
 
 
+def at_bound(actions: np.ndarray, bounds: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Where ``actions [..., A]`` sit at a nonzero bound (``bounds`` from :func:`saturation_bounds`)."""
+    return (actions <= bounds[0]) | (actions >= bounds[1])
+
+
+def saturation_by_output(output_names, fractions) -> dict[str, float]:
+    """``output name -> saturated fraction`` (empty without fractions, or where they do not match the outputs)."""
+    if fractions is None or len(fractions) != len(output_names):
+        return {}
+    return {name: float(f) for name, f in zip(output_names, fractions)}
+
+
 def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tensor:
     """Vector-env observations -> float tensor ``[N, C, H, W]`` (uint8 HWC images are scaled to [0, 1]; colour
     images come laid out ``[H, W, N, C]`` in memory, the layout of the population's grouped conv, see
@@ -80,8 +92,8 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
         output = network(observation_batch(obs, device))
         actions = to_action(output)
         if bounds is not None:
-            at_bound = (((actions <= bounds[0]) | (actions >= bounds[1])) & episodes.active[:, None]).astype(np.int64)
-            saturated_steps = at_bound if saturated_steps is None else saturated_steps + at_bound
+            counted = (at_bound(actions, bounds) & episodes.active[:, None]).astype(np.int64)
+            saturated_steps = counted if saturated_steps is None else saturated_steps + counted
         obs, reward, terminated, truncated, _ = vector_env.step(actions)
         if frames is not None and episodes.active[0]:
             frames.append(record())

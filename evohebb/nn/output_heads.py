@@ -76,12 +76,11 @@ class ClippedPedalsHead(OutputHead):
 
 
 @register_head("carracing_half_gas")
-class HalfGasPedalsHead(OutputHead):
-    n_outputs = 3
-
+class HalfGasPedalsHead(ClippedPedalsHead):
     def __call__(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        y = torch.tanh(z)
-        return y, torch.cat([y[:, :1], (y[:, 1:2] + 1.0) * 0.5, y[:, 2:].clamp(min=0.0)], dim=1)
+        y, out = super().__call__(z)
+        out[:, 1] = (y[:, 1] + 1.0) * 0.5      # out is the clipped head's own new tensor
+        return y, out
 
 
 @register_head("choice")

@@ -25,7 +25,13 @@ import torch
 from envs import ENVIRONMENTS, env_entry
 from evohebb.config import config_from_dict, config_to_dict, load_config, merge_nested, parse_overrides
 from evohebb.es.generation_seeds import TEST_FIRST_SEED, evaluation_seeds
-from evohebb.es.rollout import RolloutResult, run_episodes, run_policy_episodes, run_random_episodes
+from evohebb.es.rollout import (
+    RolloutResult,
+    run_episodes,
+    run_policy_episodes,
+    run_random_episodes,
+    saturation_by_output,
+)
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.pipelines.readout_figure import readout_recorder, write_readout_figure
@@ -75,10 +81,11 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
                               record=readout_recorder(network) if readout_figure else None)
         report.update(_summary("", played))
         report.update(task.spec.entry.episode_summary(played.rewards))
-        if played.saturated is not None and played.saturated.shape[1] == len(task.spec.output_names):
-            # per action: the mean fraction of an episode's steps at a nonzero bound (full lock, pedal down)
-            report["saturated"] = {name: round(float(f), 4)
-                                   for name, f in zip(task.spec.output_names, played.saturated.mean(axis=0))}
+        # per action: the mean fraction of an episode's steps at a nonzero bound (full lock, a pedal down)
+        saturated = saturation_by_output(task.spec.output_names,
+                                         None if played.saturated is None else played.saturated.mean(axis=0))
+        if saturated:
+            report["saturated"] = {name: round(f, 4) for name, f in saturated.items()}
     finally:
         envs.close()
     if baselines_from is not None:

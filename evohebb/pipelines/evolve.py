@@ -21,7 +21,7 @@ from evohebb.es.generation_seeds import validation_seeds
 from evohebb.es.hebbian_problem import HebbianProblem
 from evohebb.es.ray_cluster import connect_ray
 from evohebb.es.ray_evaluator_pool import RayEvaluatorPool
-from evohebb.es.rollout import run_random_episodes
+from evohebb.es.rollout import run_random_episodes, saturation_by_output
 from evohebb.es.search_algorithms import center_of, decay_learning_rate, make_search_algorithm, stdev_norm
 from evohebb.es.searcher_state import restore_searcher_state, searcher_state
 from evohebb.nn.genome_layout import GenomeLayout
@@ -43,9 +43,7 @@ log = logging.getLogger(__name__)
 def _saturation_scalars(prefix: str, output_names, fractions) -> dict[str, float]:
     """``<prefix>/saturated/<output>``: the fraction of steps with that action at a nonzero bound (steering at full
     lock, a pedal fully down): near 1 for an output that ignores the frame (see docs/evolve.md)."""
-    if fractions is None or len(fractions) != len(output_names):
-        return {}
-    return {f"{prefix}/saturated/{name}": float(f) for name, f in zip(output_names, fractions)}
+    return {f"{prefix}/saturated/{name}": f for name, f in saturation_by_output(output_names, fractions).items()}
 
 
 def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:

@@ -35,14 +35,18 @@ def test_carracing_genome_layout_and_outputs():
         torch.testing.assert_close(w.flatten(1).abs().amax(1), torch.ones(2))
 
 
-def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
-    sig, clip = carracing_policy(head="carracing_sigmoid"), carracing_policy(head="carracing_clip")
-    genomes = _genomes(clip, 16, 3)
-    obs = torch.rand(16, 3, 64, 64)
-    for net in (sig, clip):
+def _same_network_heads(*heads):
+    """The CarRacing policy with each output head, on the same genomes and frame: ``(network, output)`` per head."""
+    nets = [carracing_policy(head=h) for h in heads]
+    genomes, obs = _genomes(nets[0], 16, 3), torch.rand(16, 3, 64, 64)
+    for net in nets:
         net.load_genomes(genomes)
         net.reset(5)
-    s, c = sig(obs), clip(obs)
+    return [(net, net(obs)) for net in nets]
+
+
+def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
+    (_, s), (clip, c) = _same_network_heads("carracing_sigmoid", "carracing_clip")
     # same weights, same z: sigmoid(z) vs max(tanh(z), 0); steer is tanh(z) in both
     z = torch.logit(s[:, 1:])
     torch.testing.assert_close(c[:, 1:], torch.tanh(z).clamp(min=0), atol=1e-5, rtol=1e-4)
@@ -55,13 +59,7 @@ def test_clipped_pedals_are_off_for_negative_outputs_and_the_rule_sees_tanh():
 
 
 def test_half_gas_pedals_map_a_zero_output_to_half_gas_and_the_rule_sees_tanh():
-    clip, half = carracing_policy(head="carracing_clip"), carracing_policy(head="carracing_half_gas")
-    genomes = _genomes(clip, 16, 3)
-    obs = torch.rand(16, 3, 64, 64)
-    for net in (clip, half):
-        net.load_genomes(genomes)
-        net.reset(5)
-    c, h = clip(obs), half(obs)
+    (_, c), (half, h) = _same_network_heads("carracing_clip", "carracing_half_gas")
     _, y = half._acts[-1]                      # the tanh of the same z in both heads
     torch.testing.assert_close(h[:, 1], (y[:, 1] + 1) / 2)
     torch.testing.assert_close(h[:, [0, 2]], c[:, [0, 2]])
