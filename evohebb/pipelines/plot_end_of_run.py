@@ -9,7 +9,8 @@ finished or running run), and ``curves``: several runs' learning curves on one p
 * ``matrix`` (continual): the accuracy matrix ``R``;
 * ``comparison`` (continual-compare): the V / M / KP / KPM bars;
 * ``curves`` (all but continual-compare): one metric of several runs against epochs, generations or tasks;
-  runs whose configs differ only in name and seed are one line, their mean ± standard deviation as a band.
+  runs whose configs differ only in name and seed are one group: each seed a thin line under the group's mean ±
+  standard deviation (a band); ``curves.md`` beside the PNG lists every run's last and best value.
 """
 
 from __future__ import annotations
@@ -119,7 +120,8 @@ CURVES = {"softhebb": Curve("readout/test_accuracy", "readout epoch", False),
 
 
 @plot_kind("curves", tuple(CURVES), "one metric of several runs on one plot (--metric; default: the pipeline's "
-           "test accuracy or validation return), mean ± std over runs that differ only by seed", several_runs=True)
+           "test accuracy or validation return): every run's curve, runs that differ only by seed as thin lines "
+           "under their mean ± std; curves.md lists each run's last and best value", several_runs=True)
 def draw_curves(request: PlotRequest) -> None:
     plt = pyplot()
     groups: dict[str, list[PlotRun]] = {}
@@ -128,24 +130,48 @@ def draw_curves(request: PlotRequest) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.8))
     curves = {CURVES[run.pipeline] for run in request.runs}
     metric = request.metric or " / ".join(sorted({c.metric for c in curves}))
+    rows = []
     for runs in groups.values():
         series = [_series(run, request.metric) for run in runs]
+        empty = [run.name for run, s in zip(runs, series) if not s]
+        if empty:
+            raise PlotError(f"{', '.join(empty)}: no logged value of {metric} yet")
+        rows += [(run, s) for run, s in zip(runs, series)]
+        if len(runs) == 1:
+            ax.plot(*zip(*sorted(series[0].items())), marker=".", label=runs[0].name)
+            continue
         shared = sorted(set.intersection(*(set(s) for s in series)))
         if not shared:
             raise PlotError(f"{', '.join(r.name for r in runs)}: no logged value of {metric} at a common x")
         mean = [fmean(s[x] for s in series) for x in shared]
-        label = runs[0].name if len(runs) == 1 else f"{os.path.commonprefix([r.name for r in runs])}* " \
-                                                    f"({len(runs)} seeds)"
-        (line,) = ax.plot(shared, mean, marker=".", label=label)
-        if len(runs) > 1:
-            std = [pstdev(s[x] for s in series) for x in shared]
-            ax.fill_between(shared, [m - d for m, d in zip(mean, std)], [m + d for m, d in zip(mean, std)],
-                            color=line.get_color(), alpha=0.2)
+        seeds = ", ".join(str(getattr(run.config, "seed", "?")) for run in runs)
+        (line,) = ax.plot(shared, mean, marker=".", label=f"{os.path.commonprefix([r.name for r in runs])}* "
+                                                           f"(mean of seeds {seeds})")
+        for s in series:   # every seed's own curve, to its last logged value
+            ax.plot(*zip(*sorted(s.items())), color=line.get_color(), linewidth=0.8, alpha=0.45)
+        std = [pstdev(s[x] for s in series) for x in shared]
+        ax.fill_between(shared, [m - d for m, d in zip(mean, std)], [m + d for m, d in zip(mean, std)],
+                        color=line.get_color(), alpha=0.2)
     ax.set_xlabel(" / ".join(sorted({"step" if request.metric else c.x_label for c in curves})))
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    request.save(request.runs[0], fig, "curves", "curves", across_runs=True)
+    path = request.save(request.runs[0], fig, "curves", "curves", across_runs=True)
+    table = path.with_suffix(".md")
+    table.write_text(curves_table(rows, metric))
+    request.written.append(table)
+
+
+def curves_table(rows: list[tuple[PlotRun, dict[float, float]]], metric: str) -> str:
+    """A markdown table of each run's ``metric``: its last and best logged value, at which x."""
+    lines = [f"| run | seed | last {metric} (at) | best (at) |", "|---|---|---|---|"]
+    for run, series in rows:
+        last = max(series)
+        best = max(series, key=lambda x: (series[x], -x))
+        seed = getattr(run.config, "seed", "–")
+        lines.append(f"| {run.name} | {seed} | {series[last]:.5g} ({last:g}) | "
+                     f"{series[best]:.5g} ({best:g}) |")
+    return "\n".join(lines) + "\n"
 
 
 def _series(run: PlotRun, metric: str | None) -> dict[float, float]:
