@@ -1,7 +1,7 @@
 """The evolve pipeline: evotorch searches the Hebbian parameters of a plastic network, Ray actors evaluate.
 
 load config -> build (network spec, Ray actors, evotorch problem + algorithm) -> loop over generations
-(step, log, checkpoint) -> results.json. Reads top to bottom like one CleanRL file.
+(step, log, checkpoint + results.json) -> results.json and figures. Reads top to bottom like one CleanRL file.
 """
 
 from __future__ import annotations
@@ -92,8 +92,26 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         return {"searcher": searcher_state(searcher), "generation": gen_done, "best": best,
                 "best_validation": best_validation, "rng": capture_rng_state(), "config": config_to_dict(cfg)}
 
+    def results_at(gen_done: int) -> dict:
+        center = center_of(searcher)
+        return {
+            "task": cfg.task, "generations_done": gen_done, "generations": cfg.generations,
+            "completed": gen_done >= cfg.generations, "stopped_by": stop.signal_name,
+            "best_fitness": best["fitness"], "best_generation": best["generation"],
+            "genome_size": layout.size,
+            "best_genome_summary": layout.summary(best["genome"]) if best["genome"] is not None else None,
+            "best_genome": best["genome"].tolist() if best["genome"] is not None else None,
+            "center_genome": center.detach().cpu().tolist() if center is not None else None,
+            "best_validation": None if best_validation["genome"] is None else {
+                "mean": best_validation["mean"], "generation": best_validation["generation"],
+                "seeds": validation_seeds(cfg.evaluation.validation_episodes)},
+            "best_validation_genome": None if best_validation["genome"] is None else best_validation["genome"].tolist(),
+        }
+
     def save(gen_done: int, metric: float):
+        """A checkpoint, and results.json as of it (so that export and evaluate read a running run's genomes)."""
         checkpoints.save(checkpoint_state(gen_done), step=gen_done, metric=metric)
+        write_results(run_dir, results_at(gen_done))
 
     def validate(gen: int) -> dict[str, float]:
         """The search centre on the fixed validation seeds (the curve that says whether the rule learns)."""
@@ -176,20 +194,7 @@ def run_evolve(cfg: EvolveConfig, run_dir: Path, resume: bool = False) -> dict:
         if baseline_envs is not None:
             baseline_envs.close()
 
-    center = center_of(searcher)
-    results = {
-        "task": cfg.task, "generations_done": generation, "generations": cfg.generations,
-        "completed": generation >= cfg.generations, "stopped_by": stop.signal_name,
-        "best_fitness": best["fitness"], "best_generation": best["generation"],
-        "genome_size": layout.size,
-        "best_genome_summary": layout.summary(best["genome"]) if best["genome"] is not None else None,
-        "best_genome": best["genome"].tolist() if best["genome"] is not None else None,
-        "center_genome": center.detach().cpu().tolist() if center is not None else None,
-        "best_validation": None if best_validation["genome"] is None else {
-            "mean": best_validation["mean"], "generation": best_validation["generation"],
-            "seeds": validation_seeds(cfg.evaluation.validation_episodes)},
-        "best_validation_genome": None if best_validation["genome"] is None else best_validation["genome"].tolist(),
-    }
+    results = results_at(generation)
     write_results(run_dir, results)
     write_fitness_figure(run_dir)
     write_learning_curve(run_dir)
