@@ -10,7 +10,7 @@ finished or running run), and ``curves``: several runs' learning curves on one p
 * ``comparison`` (continual-compare): the V / M / KP / KPM bars;
 * ``curves`` (all but continual-compare): one metric of several runs against epochs, generations or tasks;
   runs whose configs differ only in name and seed are one group: each seed a thin line under the group's mean ±
-  standard deviation (a band); ``curves.md`` beside the PNG lists every run's last and best value.
+  standard deviation (a band); ``curves.md`` beside the PNG lists every run's last and highest value.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ CURVES = {"softhebb": Curve("readout/test_accuracy", "readout epoch", False),
 
 @plot_kind("curves", tuple(CURVES), "one metric of several runs on one plot (--metric; default: the pipeline's "
            "test accuracy or validation return): every run's curve, runs that differ only by seed as thin lines "
-           "under their mean ± std; curves.md lists each run's last and best value", several_runs=True)
+           "under their mean ± std; curves.md lists each run's last and highest value", several_runs=True)
 def draw_curves(request: PlotRequest) -> None:
     plt = pyplot()
     groups: dict[str, list[PlotRun]] = {}
@@ -163,8 +163,8 @@ def draw_curves(request: PlotRequest) -> None:
 
 
 def curves_table(rows: list[tuple[PlotRun, dict[float, float]]], metric: str) -> str:
-    """A markdown table of each run's ``metric``: its last and best logged value, at which x."""
-    lines = [f"| run | seed | last {metric} (at) | best (at) |", "|---|---|---|---|"]
+    """A markdown table of each run's ``metric``: its last and highest logged value, at which x."""
+    lines = [f"| run | seed | last {metric} (at) | highest (at) |", "|---|---|---|---|"]
     for run, series in rows:
         last = max(series)
         best = max(series, key=lambda x: (series[x], -x))

@@ -136,12 +136,12 @@ def test_curves_band_seeds_of_one_config(softhebb_runs, tmp_path):
     assert (banded < 250).sum() > (plain < 250).sum()   # the shaded band covers more of the canvas
 
 
-def test_curves_table_lists_every_seed_last_and_best(softhebb_runs, tmp_path):
+def test_curves_table_lists_every_seed_last_and_highest(softhebb_runs, tmp_path):
     runs = [softhebb_runs / name for name in ("soft-s0", "soft-s1", "bcm-s0")]
     written = plot("curves", runs, out=tmp_path)
     assert tmp_path / "curves.md" in written
     rows = (tmp_path / "curves.md").read_text().splitlines()
-    assert rows[0] == "| run | seed | last readout/test_accuracy (at) | best (at) |" and len(rows) == 2 + 3
+    assert rows[0] == "| run | seed | last readout/test_accuracy (at) | highest (at) |" and len(rows) == 2 + 3
     for row, run in zip(rows[2:], runs):
         accuracy = [r["readout/test_accuracy"] for r in map(json.loads, (run / "metrics.jsonl").open())
                     if "readout/test_accuracy" in r]
