@@ -136,7 +136,7 @@ def draw_curves(request: PlotRequest) -> None:
         empty = [run.name for run, s in zip(runs, series) if not s]
         if empty:
             raise PlotError(f"{', '.join(empty)}: no logged value of {metric} yet")
-        rows += [(run, s) for run, s in zip(runs, series)]
+        rows += zip(runs, series)
         if len(runs) == 1:
             ax.plot(*zip(*sorted(series[0].items())), marker=".", label=runs[0].name)
             continue
@@ -144,7 +144,7 @@ def draw_curves(request: PlotRequest) -> None:
         if not shared:
             raise PlotError(f"{', '.join(r.name for r in runs)}: no logged value of {metric} at a common x")
         mean = [fmean(s[x] for s in series) for x in shared]
-        seeds = ", ".join(str(getattr(run.config, "seed", "?")) for run in runs)
+        seeds = ", ".join(str(run.config.seed) for run in runs)
         (line,) = ax.plot(shared, mean, marker=".", label=f"{os.path.commonprefix([r.name for r in runs])}* "
                                                            f"(mean of seeds {seeds})")
         for s in series:   # every seed's own curve, to its last logged value
@@ -167,10 +167,9 @@ def curves_table(rows: list[tuple[PlotRun, dict[float, float]]], metric: str) ->
     lines = [f"| run | seed | last {metric} (at) | highest (at) |", "|---|---|---|---|"]
     for run, series in rows:
         last = max(series)
-        best = max(series, key=lambda x: (series[x], -x))
-        seed = getattr(run.config, "seed", "–")
-        lines.append(f"| {run.name} | {seed} | {series[last]:.5g} ({last:g}) | "
-                     f"{series[best]:.5g} ({best:g}) |")
+        highest = max(series, key=lambda x: (series[x], -x))      # the first x where it is reached
+        lines.append(f"| {run.name} | {run.config.seed} | {series[last]:.5g} ({last:g}) | "
+                     f"{series[highest]:.5g} ({highest:g}) |")
     return "\n".join(lines) + "\n"
 
 
