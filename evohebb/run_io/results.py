@@ -1,4 +1,4 @@
-"""Final results of a run: ``run_dir/results.json``, written atomically."""
+"""Results of a run: ``run_dir/results.json``, written atomically."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def read_results(run_dir: str | os.PathLike) -> dict:
     path = pathlib.Path(run_dir) / RESULTS_NAME
     if not path.exists():
         raise FileNotFoundError(
-            f"{path} does not exist: the run has not finished (or was started elsewhere); "
+            f"{path} does not exist: the run has written no results yet (evolve writes them with "
+            f"every checkpoint, the other pipelines when they end; or the run was started elsewhere); "
             f"resume it with --resume {pathlib.Path(run_dir)} to produce results"
         )
     return json.loads(path.read_text(encoding="utf-8"))
