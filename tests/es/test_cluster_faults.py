@@ -15,7 +15,7 @@ import pytest
 
 from evohebb.cli import main
 from evohebb.es.local_cluster import EvolveDriver, LocalCluster
-from evohebb.run_io import read_metrics, read_results
+from evohebb.run_io import CheckpointManager, read_metrics, read_results
 
 GENERATIONS = 9   # of the reference; each run compares its generations with its first ones
 
@@ -165,7 +165,7 @@ def test_killed_driver_resumes_on_the_same_cluster_with_the_uninterrupted_histor
     driver.wait_for_generations(3)
     logged = driver.generations_done()
     driver.kill()
-    checkpoints = sorted(int(p.stem.split("-")[1]) for p in (run / "checkpoints").glob("ckpt-*.pt"))
+    checkpoints = CheckpointManager(run / "checkpoints").steps()
     assert checkpoints, "no checkpoint before the kill"
     partial = read_results(run)     # rewritten with every checkpoint: as of one of them, not completed
     assert partial["completed"] is False and partial["generations_done"] in checkpoints

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from evohebb.cli import main
-from evohebb.run_io import read_metrics, read_results
+from evohebb.run_io import CheckpointManager, read_metrics, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path, mnist_like_dir):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    steps = sorted(int(p.stem.split("-")[1]) for p in ckpts.glob("ckpt-*.pt"))
+    steps = CheckpointManager(ckpts).steps()
     assert steps, "no checkpoint was written before the kill"
     # results.json is rewritten with every checkpoint: export and evaluate read a running run as of one
     partial = read_results(runs / "killed")
