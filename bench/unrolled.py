@@ -9,6 +9,9 @@ baselines are measured in this same process. Run:  .venv/bin/python bench/unroll
 2. the whole CarRacing policy step (forward + update, batch 1).
 3. 64 policies stepping together vs 64 sequential single-policy steps (per policy).
 4. peak memory of each, and the state of a 300-individual population.
+5. the population kernels against torch's direct call on the CarRacing network's shapes: ``population_linear``
+   (x Wᵀ) against ``bmm(W, x)`` on the 392 -> 128 layer, ``population_tanh`` against ``torch.tanh`` (and the
+   ``.contiguous()`` the rule needs) on the first conv's [P, 6, 62, 62] map as the grouped conv lays it out.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 import torch
 
 from evohebb.nn.network_builders import carracing_policy
-from evohebb.nn.unrolled import UnrolledConv2d
+from evohebb.nn.unrolled import UnrolledConv2d, population_linear, population_tanh
 from evohebb.plasticity.abcd import NeuronCentricABCD, NeuronParams
 from evohebb.plasticity.weight_sharing import reduce_copies
 
@@ -268,6 +271,22 @@ def bench_population_state(P: int = 300):
     _trim()
 
 
+# ---- 5. population kernels ---------------------------------------------------------------------------
+def bench_population_kernels(populations=(24, 36, 72)):
+    for P in populations:
+        x, w = torch.randn(P, 392), torch.randn(P, 128, 392)
+        fast = timeit(lambda: population_linear(x, w), repeat=30)
+        direct = timeit(lambda: torch.bmm(w, x.unsqueeze(-1)).squeeze(-1), repeat=30)
+        emit(f"population_linear_392x128_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
+             baseline_impl="torch.bmm(W, x[..., None])")
+        z = torch.randn(62, 62, P, 6).permute(2, 3, 0, 1)       # the first conv's map, laid out [H, W, P, C]
+        fast = timeit(lambda: population_tanh(z, contiguous=True), repeat=30)
+        direct = timeit(lambda: torch.tanh(z).contiguous(), repeat=30)
+        emit(f"population_tanh_conv1_map_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
+             baseline_impl="torch.tanh(z).contiguous()",
+             max_abs_diff=float((population_tanh(z, contiguous=True) - torch.tanh(z)).abs().max()))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -296,6 +315,7 @@ def main():
         for agg in ("max", "mean"):
             bench_policy(agg, args.population)
         bench_first_layer("max")
+        bench_population_kernels()
     emit("bench_runtime", time.perf_counter() - t0, "s")
 
 

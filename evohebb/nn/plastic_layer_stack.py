@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
-from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d
+from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d, population_tanh
 from evohebb.plasticity.abcd import neuron_centric_group_roles
 from evohebb.plasticity.modulators import Modulator, modulate
 from evohebb.plasticity.rule import PlasticityRule
@@ -150,7 +150,7 @@ class PlasticLayerStack(nn.Module):
             if kind == "pool":
                 h = population_max_pool2d(h, arg)
                 if skip_tanh:
-                    h, skip_tanh = torch.tanh(h), False
+                    h, skip_tanh = population_tanh(h), False
                 continue
             layer = self.layers[arg]
             conv = isinstance(layer, UnrolledConv2d)
@@ -162,12 +162,13 @@ class PlasticLayerStack(nn.Module):
                 z = layer(x)
             last = arg == len(self.layers) - 1
             if record is None or record[arg] or last:
-                h = z if last else torch.tanh(z)
+                # a recorded conv map is made contiguous here, in the tanh, for the rule (activity_map)
+                h = z if last else population_tanh(z, contiguous=conv)
                 acts.append((x, h))
                 continue
             acts.append(None)
             skip_tanh = self._pooled_after[arg]
-            h = z if skip_tanh else torch.tanh(z)
+            h = z if skip_tanh else population_tanh(z)
         return h, acts
 
     @torch.no_grad()

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evohebb.nn.unrolled import UnrolledConv2d, population_conv2d, population_max_pool2d
+from evohebb.nn.unrolled import (
+    UnrolledConv2d,
+    population_conv2d,
+    population_linear,
+    population_max_pool2d,
+    population_tanh,
+)
 from evohebb.plasticity.weight_sharing import ConvGeometry, unfold_patches
 
 # (Cin, Cout, k, stride, padding, H, W)
@@ -79,6 +85,24 @@ def test_population_conv_and_pool_equal_torch():
         )
     for k in (2, 3):
         torch.testing.assert_close(population_max_pool2d(x, k), F.max_pool2d(x, k), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("P", [1, 5])
+def test_population_linear_equals_each_individual_alone(P):
+    x, w = torch.randn(P, 392), torch.randn(P, 128, 392)
+    out = population_linear(x, w)
+    assert out.shape == (P, 128)
+    for q in range(P):
+        torch.testing.assert_close(out[q], F.linear(x[q], w[q]), rtol=1e-5, atol=1e-5)
+
+
+def test_population_tanh_is_tanh_and_reorders_a_conv_map_into_contiguous_memory():
+    z = 4 * torch.randn(62, 62, 5, 6).permute(2, 3, 0, 1)          # a conv map laid out [H, W, P, C]
+    for contiguous in (False, True):
+        h = population_tanh(z, contiguous=contiguous)
+        assert h.shape == z.shape and h.is_contiguous() == contiguous
+        torch.testing.assert_close(h, torch.tanh(z), rtol=0, atol=2.5e-7)
+    assert population_tanh(torch.tensor([-100.0, 0.0, 100.0])).tolist() == [-1.0, 0.0, 1.0]   # saturates, no nan
 
 
 def test_thesis_layer_counts():
