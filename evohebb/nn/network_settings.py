@@ -76,6 +76,10 @@ class PlasticNetworkSettings(Settings):
     pre_centering: float = option(0.0, low=0.0, high=1.0,
                                   help="rate of a running mean subtracted from the presynaptic activity the rule "
                                        "sees (covariance rule; 0: off)")
+    center_input: bool = option(False, help="subtract each observation's mean (over its pixels and channels) before "
+                                            "the first layer: the brightness every pixel shares then drives no "
+                                            "output, so a drift of evolved input weights does not add up in every "
+                                            "pre-activation alike (the pixel readout's steering saturates that way)")
     trunk: str = option("conv", choices=TRUNKS,
                         help="conv: the network's own conv trunk (e.g. the thesis's two unrolled convs); none: the "
                              "linear layers see the observation's pixels (where the road lies in the frame)")

@@ -207,7 +207,10 @@ class UnrolledPlasticNetwork(nn.Module):
         if obs.shape[0] != P or tuple(obs.shape[1:]) != self.in_shape:
             raise ValueError(f"obs must be [{P}, {', '.join(map(str, self.in_shape))}]; got {tuple(obs.shape)}")
         record = self._learning if self.settings.plastic else [False] * len(self._learning)
-        z, acts = self.stack(obs.to(device=self.device, dtype=self.dtype), record)
+        obs = obs.to(device=self.device, dtype=self.dtype)
+        if self.settings.center_input:
+            obs = obs - obs.mean(dim=tuple(range(1, obs.dim())), keepdim=True)
+        z, acts = self.stack(obs, record)
         activity, output = self.head(z)
         acts[-1] = (acts[-1][0], activity)
         self._acts = acts

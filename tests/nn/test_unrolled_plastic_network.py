@@ -316,3 +316,34 @@ def test_eta_scale_multiplies_the_learning_rate_genes():
     for a, b, w0 in zip(scaled.weights(), plain.weights(), initial):
         torch.testing.assert_close(a, b)
         assert not torch.allclose(a, w0)      # the rule did change every layer
+
+
+def test_center_input_subtracts_each_frames_mean_and_ignores_brightness():
+    """center_input: the readout sees pixels minus their frame's mean, so a brightness added to a whole frame
+    changes neither the outputs nor what the rule learns (without it, it does)."""
+    obs = torch.rand(4, 2, 1, 8, 8)
+    brighter = obs + torch.tensor([0.3, -0.2]).view(1, 2, 1, 1, 1)
+    runs = {}
+    for centred in (True, False):
+        net = carracing_policy(PlasticNetworkSettings(trunk="none", hidden=[], parameter_sharing="layer_outputs",
+                                                      evolve_output_weights=True, center_input=centred),
+                               in_shape=(1, 8, 8))
+        genomes = _genomes(net, 2, 7)
+        for name, frames in (("plain", obs), ("brighter", brighter)):
+            net.load_genomes(genomes)
+            net.reset(1)
+            outputs = []
+            for x in frames:
+                outputs.append(net(x))
+                net.update()
+            runs[centred, name] = (torch.stack(outputs), net.weights()[-1].clone())
+        if centred:
+            w = net.named_genome(genomes)["out.W"]
+            net.load_genomes(genomes)
+            net.reset(1)
+            x = obs[0].flatten(1)
+            z = torch.einsum("poi,pi->po", w, x - x.mean(1, keepdim=True))
+            torch.testing.assert_close(net(obs[0]), torch.cat([z[:, :1].tanh(), z[:, 1:].tanh().clamp(min=0)], 1))
+    for a, b in zip(runs[True, "plain"], runs[True, "brighter"]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(runs[False, "plain"][0], runs[False, "brighter"][0], atol=1e-3)
