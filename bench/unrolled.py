@@ -274,17 +274,21 @@ def bench_population_state(P: int = 300):
 # ---- 5. population kernels ---------------------------------------------------------------------------
 def bench_population_kernels(populations=(24, 36, 72)):
     for P in populations:
-        x, w = torch.randn(P, 392), torch.randn(P, 128, 392)
-        fast = timeit(lambda: population_linear(x, w), repeat=30)
-        direct = timeit(lambda: torch.bmm(w, x.unsqueeze(-1)).squeeze(-1), repeat=30)
-        emit(f"population_linear_392x128_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
-             baseline_impl="torch.bmm(W, x[..., None])")
-        z = torch.randn(62, 62, P, 6).permute(2, 3, 0, 1)       # the first conv's map, laid out [H, W, P, C]
-        fast = timeit(lambda: population_tanh(z, contiguous=True), repeat=30)
-        direct = timeit(lambda: torch.tanh(z).contiguous(), repeat=30)
-        emit(f"population_tanh_conv1_map_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
-             baseline_impl="torch.tanh(z).contiguous()",
-             max_abs_diff=float((population_tanh(z, contiguous=True) - torch.tanh(z)).abs().max()))
+        _population_kernel_lines(P)
+
+
+def _population_kernel_lines(P: int) -> None:
+    x, w = torch.randn(P, 392), torch.randn(P, 128, 392)
+    fast = timeit(lambda: population_linear(x, w), repeat=30)
+    direct = timeit(lambda: torch.bmm(w, x.unsqueeze(-1)).squeeze(-1), repeat=30)
+    emit(f"population_linear_392x128_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
+         baseline_impl="torch.bmm(W, x[..., None])")
+    z = torch.randn(62, 62, P, 6).permute(2, 3, 0, 1)       # the first conv's map, laid out [H, W, P, C]
+    fast = timeit(lambda: population_tanh(z, contiguous=True), repeat=30)
+    direct = timeit(lambda: torch.tanh(z).contiguous(), repeat=30)
+    emit(f"population_tanh_conv1_map_P{P}_ms", fast * 1e3, "ms", baseline=direct * 1e3, ratio=direct / fast,
+         baseline_impl="torch.tanh(z).contiguous()",
+         max_abs_diff=float((population_tanh(z, contiguous=True) - torch.tanh(z)).abs().max()))
 
 
 def main():
