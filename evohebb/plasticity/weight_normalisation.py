@@ -14,7 +14,8 @@ def normalise_max_abs_(w: Tensor, population_dims: int = 1, eps: float = 1e-12) 
     ``w`` is ``[P, ...]`` (``population_dims`` leading dims index individuals)."""
     flat = w.reshape(*w.shape[:population_dims], -1)
     m = torch.maximum(flat.amax(-1), flat.amin(-1).neg()).clamp_min(eps)      # max |w| without a |w| tensor
-    w.div_(m.reshape(*m.shape, *([1] * (w.dim() - population_dims))))
+    # times 1/max|w| (a product pass costs half a division pass on CPU; the same to one rounding)
+    w.mul_(m.reciprocal().reshape(*m.shape, *([1] * (w.dim() - population_dims))))
     return w
 
 
