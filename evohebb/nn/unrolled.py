@@ -99,7 +99,8 @@ class PopulationLayer(nn.Module):
         """Activity ``[P, ...]`` as the rule's ``[P, 1, C, H, W]`` map (rank 1: one sample per individual), in
         contiguous memory: a conv's activities arrive laid out ``[H, W, P, C]`` (:func:`population_conv2d`), the
         rule multiplies them by per-neuron parameters in ``[P, C, H, W]`` order, and the native loop reads them in
-        that order (one copy here instead of mixed-layout products; a thesis step 20.3 → 20.1 ms, bench/README.md)."""
+        that order (one copy here instead of mixed-layout products; a thesis step 20.3 → 20.1 ms, bench/README.md).
+        A conv's recorded output arrives contiguous already (:func:`population_tanh`), its input does not."""
         g = self.geometry
         shape = (g.in_channels, g.in_height, g.in_width) if pre else (g.out_channels, g.out_height, g.out_width)
         return a.reshape(a.shape[0], 1, *shape).contiguous()
