@@ -321,7 +321,7 @@ def test_eta_scale_multiplies_the_learning_rate_genes():
 def test_center_input_subtracts_each_frames_mean_and_ignores_brightness():
     """center_input: the readout sees pixels minus their frame's mean, so a brightness added to a whole frame
     changes neither the outputs nor what the rule learns (without it, it does)."""
-    obs = torch.rand(4, 2, 1, 8, 8)
+    obs = torch.rand(4, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     brighter = obs + torch.tensor([0.3, -0.2]).view(1, 2, 1, 1, 1)
     runs = {}
     for centred in (True, False):
@@ -345,5 +345,5 @@ def test_center_input_subtracts_each_frames_mean_and_ignores_brightness():
             z = torch.einsum("poi,pi->po", w, x - x.mean(1, keepdim=True))
             torch.testing.assert_close(net(obs[0]), torch.cat([z[:, :1].tanh(), z[:, 1:].tanh().clamp(min=0)], 1))
     for a, b in zip(runs[True, "plain"], runs[True, "brighter"]):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    assert not torch.allclose(runs[False, "plain"][0], runs[False, "brighter"][0], atol=1e-3)
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(runs[False, "plain"][1], runs[False, "brighter"][1], atol=1e-3)   # what it learnt
