@@ -76,9 +76,7 @@ def population_linear(x: Tensor, weight: Tensor) -> Tensor:
 
     As row vectors times the transposed weights (``x Wᵀ``, the transpose a view): on CPU torch's batched
     matrix × column-vector product takes a slow path, 2–10× slower at the CarRacing network's 392 → 128 layer for
-    P = 24…72 (``bench/unrolled.py``); one individual is a plain ``F.linear``."""
-    if weight.shape[0] == 1:
-        return F.linear(x, weight[0])
+    P = 24…72 (``bench/unrolled.py``)."""
     return torch.bmm(x.unsqueeze(1), weight.transpose(1, 2)).squeeze(1)
 
 
