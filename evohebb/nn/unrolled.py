@@ -61,8 +61,8 @@ def population_max_pool2d(x: Tensor, kernel_size: int) -> Tensor:
 
 
 def population_tanh(z: Tensor, contiguous: bool = False) -> Tensor:
-    """``tanh(z)``; on CPU as ``2·σ(2z) − 1``, within 2.4e-7 of ``torch.tanh`` (tested): torch's CPU tanh is ~4×
-    slower than its sigmoid at the CarRacing network's first conv map (``bench/unrolled.py``). ``contiguous``:
+    """``tanh(z)``; on CPU as ``2·σ(2z) − 1``, within 2.4e-7 of ``torch.tanh`` (tested): torch's CPU tanh costs ~7× its
+    sigmoid here, so the four passes are ~4× faster than it on the CarRacing network's first conv map. ``contiguous``:
     the result in ``[P, C, H, W]`` order whatever ``z``'s layout (a conv's map arrives laid out ``[H, W, P, C]``,
     :func:`population_conv2d`), the reordering done by the first of the four passes instead of a fifth."""
     if z.device.type != "cpu":
