@@ -34,8 +34,10 @@ class PlasticNetworkSettings(Settings):
     compile_copies: bool = option(False, help="terms mode, max/min sharing: form each product term's aggregate "
                                               "over an unrolled conv's copies in one native loop (built once per "
                                               "machine with the C++ compiler, ~1 s) or, with zero padding, one loop "
-                                              "compiled by torch.compile (~40 s per actor); the same values; falls "
-                                              "back to eager with a warning where nothing compiles")
+                                              "compiled by torch.compile (~40 s per actor); the same values; and "
+                                              "run each learning conv with its tanh as one native loop (the same "
+                                              "values to float rounding); falls back to torch with a warning "
+                                              "where nothing compiles")
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")

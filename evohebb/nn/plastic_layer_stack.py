@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
+from evohebb.nn.native_conv import conv_tanh
 from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d, population_tanh
 from evohebb.plasticity.abcd import neuron_centric_group_roles
 from evohebb.plasticity.modulators import Modulator, modulate
@@ -136,13 +137,15 @@ class PlasticLayerStack(nn.Module):
         self._uniform = [True] * len(self.layers)
 
     # ---- compute -----------------------------------------------------------------------------------------
-    def forward(self, obs: Tensor, record: Sequence[bool] | None = None
+    def forward(self, obs: Tensor, record: Sequence[bool] | None = None, native: bool = False
                 ) -> tuple[Tensor, list[tuple[Tensor, Tensor] | None]]:
         """``[P, *in_shape]`` → the output layer's pre-activation ``[P, n_out]`` and each plastic layer's
         ``(presynaptic, postsynaptic)`` activity (the output layer's postsynaptic entry is its pre-activation:
         the caller replaces it with the output head's activity). ``record[i]`` False: layer ``i``'s activity is
         not needed (it does not learn), its entry is None and a pool after it runs before the tanh (the same
-        values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements."""
+        values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements. ``native``: a
+        recorded conv and its tanh run as one native loop that writes the map in the rule's order
+        (:func:`~evohebb.nn.native_conv.conv_tanh`; torch's conv where it does not apply)."""
         P = obs.shape[0]
         h, acts = obs, []
         skip_tanh = False
@@ -155,13 +158,20 @@ class PlasticLayerStack(nn.Module):
             layer = self.layers[arg]
             conv = isinstance(layer, UnrolledConv2d)
             x = h if conv else h.reshape(P, -1)
+            last = arg == len(self.layers) - 1
+            recorded = record is None or record[arg] or last
+            if native and conv and recorded and not last:
+                xc = x.contiguous()             # read by the loop and by the rule in this order (one copy)
+                h = conv_tanh(xc, layer.weight, layer.geometry)
+                if h is not None:
+                    acts.append((xc, h))
+                    continue
             if self._uniform[arg]:
                 w = layer.weight[0]
                 z = F.conv2d(x, w, stride=layer.geometry.stride, padding=layer.geometry.padding) if conv else x @ w.T
             else:
                 z = layer(x)
-            last = arg == len(self.layers) - 1
-            if record is None or record[arg] or last:
+            if recorded:
                 # a recorded conv map is made contiguous here, in the tanh, for the rule (activity_map)
                 h = z if last else population_tanh(z, contiguous=conv)
                 acts.append((x, h))

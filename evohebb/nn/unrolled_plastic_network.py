@@ -210,7 +210,7 @@ class UnrolledPlasticNetwork(nn.Module):
         obs = obs.to(device=self.device, dtype=self.dtype)
         if self.settings.center_input:
             obs = obs - obs.mean(dim=tuple(range(1, obs.dim())), keepdim=True)
-        z, acts = self.stack(obs, record)
+        z, acts = self.stack(obs, record, native=self.settings.compile_copies)
         activity, output = self.head(z)
         acts[-1] = (acts[-1][0], activity)
         self._acts = acts

@@ -12,13 +12,15 @@ Everything here is index arithmetic on tensors: no weights are owned, nothing is
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ConvGeometry", "copy_index", "copy_valid_mask", "dense_matrix", "linear_geometry", "unfold_patches"]
+__all__ = ["ConvGeometry", "copy_index", "copy_valid_mask", "dense_matrix", "linear_geometry", "phase_grids",
+           "unfold_patches"]
 
 
 class ConvGeometry(NamedTuple):
@@ -119,3 +121,26 @@ def dense_matrix(geom: ConvGeometry, weight: Tensor) -> Tensor:
     dense = weight.new_zeros(weight.shape[0], n_post, n_pre)
     dense[:, post, pre] = weight.reshape(weight.shape[0], -1)[:, entry]
     return dense
+
+
+def phase_grids(x: Tensor, geom: ConvGeometry) -> tuple[Tensor, Tensor, int]:
+    """The layout in which a direct loop over a conv's copies reads along rows (the native kernels):
+    ``x [P, Cin, H, W]`` as ``[P, Cin, s, s, ⌈H/s⌉, ⌈W/s⌉]`` (phase ``(y mod s, x mod s)`` grids; ``x`` itself at
+    stride 1), where kernel entry ``k = (ci, ky, kx)``'s copy at ``(oy, ox)`` reads ``offsets[k] + oy · row_stride
+    + ox`` of one individual's grids."""
+    s = geom.stride
+    if s == 1:
+        return x.contiguous(), _phase_offsets(geom, geom.in_height, geom.in_width), geom.in_width
+    P, Cin, H, W = x.shape
+    Hs, Ws = -(-H // s), -(-W // s)
+    if (Hs * s, Ws * s) != (H, W):
+        x = F.pad(x, (0, Ws * s - W, 0, Hs * s - H))        # never read: no copy reaches past the image
+    grids = x.reshape(P, Cin, Hs, s, Ws, s).permute(0, 1, 3, 5, 2, 4).contiguous()
+    return grids, _phase_offsets(geom, Hs, Ws), Ws
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_offsets(geom: ConvGeometry, Hs: int, Ws: int) -> Tensor:
+    s, k = geom.stride, geom.kernel_size
+    ci, ky, kx = torch.meshgrid(torch.arange(geom.in_channels), torch.arange(k), torch.arange(k), indexing="ij")
+    return ((((ci * s + ky % s) * s + kx % s) * Hs + ky // s) * Ws + kx // s).reshape(-1).contiguous()

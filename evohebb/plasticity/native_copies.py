@@ -18,15 +18,13 @@ and the caller uses its other path; a failed build warns once.
 from __future__ import annotations
 
 import ctypes
-import functools
 import logging
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from evohebb.plasticity.conv_geometry import ConvGeometry
+from evohebb.plasticity.conv_geometry import ConvGeometry, phase_grids
 from evohebb.run_io.native_build import load_shared_library
 
 __all__ = ["available", "product_extreme"]
@@ -75,31 +73,9 @@ def product_extreme(x: Tensor, v: Tensor | None, geom: ConvGeometry, aggregation
     if kernel is None:
         return None
     P, K, L = x.shape[0], geom.entry_size, geom.n_positions
-    grids, offsets, row_stride = _phase_grids(x, geom)
+    grids, offsets, row_stride = phase_grids(x, geom)
     v = x.new_ones(P, 1, L) if v is None else v.contiguous()
     out = torch.empty(P, v.shape[1], K, dtype=torch.float32)
     kernel(grids.data_ptr(), offsets.data_ptr(), v.data_ptr(), out.data_ptr(), P, grids[0].numel() if P else 0, K,
            v.shape[1], geom.out_height, geom.out_width, row_stride, int(aggregation == "max"))
     return out
-
-
-def _phase_grids(x: Tensor, geom: ConvGeometry) -> tuple[Tensor, Tensor, int]:
-    """``x [P, Cin, H, W]`` as ``[P, Cin, s, s, ⌈H/s⌉, ⌈W/s⌉]`` (phase ``(y mod s, x mod s)`` grids; ``x`` itself
-    at stride 1), where kernel entry ``k = (ci, ky, kx)``'s copy at ``(oy, ox)`` reads
-    ``offsets[k] + oy · row_stride + ox``."""
-    s = geom.stride
-    if s == 1:
-        return x.contiguous(), _offsets(geom, geom.in_height, geom.in_width), geom.in_width
-    P, Cin, H, W = x.shape
-    Hs, Ws = -(-H // s), -(-W // s)
-    if (Hs * s, Ws * s) != (H, W):
-        x = F.pad(x, (0, Ws * s - W, 0, Hs * s - H))        # never read: no copy reaches past the image
-    grids = x.reshape(P, Cin, Hs, s, Ws, s).permute(0, 1, 3, 5, 2, 4).contiguous()
-    return grids, _offsets(geom, Hs, Ws), Ws
-
-
-@functools.lru_cache(maxsize=64)
-def _offsets(geom: ConvGeometry, Hs: int, Ws: int) -> Tensor:
-    s, k = geom.stride, geom.kernel_size
-    ci, ky, kx = torch.meshgrid(torch.arange(geom.in_channels), torch.arange(k), torch.arange(k), indexing="ij")
-    return ((((ci * s + ky % s) * s + kx % s) * Hs + ky // s) * Ws + kx // s).reshape(-1).contiguous()
