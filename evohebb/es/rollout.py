@@ -56,8 +56,8 @@ def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tens
     tensor = torch.as_tensor(obs, device=device)
     if tensor.dtype == torch.uint8:
         if tensor.ndim == 4:        # [N, H, W, C] -> memory [H, W, N, C] -> view [N, C, H, W]
-            return tensor.permute(1, 2, 0, 3).contiguous().float().div_(255.0).permute(2, 3, 0, 1)
-        tensor = tensor.float().div_(255.0)
+            return tensor.permute(1, 2, 0, 3).contiguous().div(255.0).permute(2, 3, 0, 1)
+        tensor = tensor.div(255.0)
         if tensor.ndim == 3:        # grayscale [N, H, W]
             tensor = tensor.unsqueeze(1)
     return tensor.float().contiguous()

@@ -213,5 +213,18 @@ class PopulationLinear(PopulationLayer):
         """``[P, n_in]`` → ``[P, n_out]``."""
         return population_linear(x, self.weight)
 
+    def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
+              mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
+              apply: bool = False, compiled: bool = False) -> Tensor:
+        """As :meth:`PopulationLayer.delta`; where the rule has a low-rank fast path
+        (:meth:`~evohebb.plasticity.rule.HebbianRule.linear_factors`) the update is its ``V @ U`` (one copy per
+        synapse: the aggregation and mode do not apply)."""
+        fast = getattr(rule, "linear_factors", None)
+        P = self.population
+        factors = None if fast is None else fast(x.reshape(P, -1), y.reshape(P, -1), state, cache)
+        if factors is None:
+            return super().delta(rule, x, y, state, aggregation, mode, cache, chunk_elements, apply, compiled)
+        return self.weight.baddbmm_(*factors) if apply else torch.bmm(*factors)
+
     def extra_repr(self) -> str:
         return f"{self.geometry.in_channels}->{self.geometry.out_channels}, P={self.population}"

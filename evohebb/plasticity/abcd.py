@@ -28,6 +28,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import torch
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import linear_geometry
@@ -101,6 +102,37 @@ class NeuronCentricABCD(HebbianRule):
                    Term(pre=p.C.unsqueeze(1) * pre, post=q.C.unsqueeze(1) * post, name="C"),
                    Term(pre=p.D.unsqueeze(1), post=q.D.unsqueeze(1), constant=True, name="D")),
             rate=NeuronRate(p.eta, q.eta))
+
+    def linear_factors(self, pre: Tensor, post: Tensor, state: tuple[NeuronParams, NeuronParams],
+                       cache: dict | None = None) -> tuple[Tensor, Tensor]:
+        """``Δw = V @ U`` of a linear layer, rank 8: the rate ``(η_i + η_j)/2`` splits each of the four terms in
+        two, ``½ η_i f_i g_j + ½ f_i η_j g_j``. Each factor is ``activity × coefficients + constants``
+        (one ``addcmul``); the coefficients depend only on the genome and are kept in ``cache``."""
+        coefficients = None if cache is None else cache.get("linear_factors")
+        if coefficients is None:
+            coefficients = _linear_coefficients(state, pre.shape[0])
+            if cache is not None:
+                cache["linear_factors"] = coefficients
+        u_coef, u_const, v_coef, v_const = coefficients
+        return torch.addcmul(v_const, post.unsqueeze(2), v_coef), torch.addcmul(u_const, pre.unsqueeze(1), u_coef)
+
+
+def _linear_coefficients(state: tuple[NeuronParams, NeuronParams], P: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Rows ``r`` of ``U = x · u_coef + u_const`` and columns of ``V = y · v_coef + v_const`` pair as
+    ``½η_i A_i x_i · 1``, ``A_i x_i · ½η_j``, ``½η_i · B_j y_j``, ``1 · ½η_j B_j y_j``, ``½η_i C_i x_i · C_j y_j``,
+    ``C_i x_i · ½η_j C_j y_j``, ``½η_i D_i · D_j``, ``D_i · ½η_j D_j``."""
+    p, q = state
+    if p.A is None or q.B is None:
+        raise ValueError("neuron-centric ABCD needs A on the presynaptic and B on the postsynaptic group")
+    A, Ci, Di, eta_i = (t.reshape(P, -1) for t in (p.A, p.C, p.D, p.eta))
+    B, Cj, Dj, eta_j = (t.reshape(P, -1) for t in (q.B, q.C, q.D, q.eta))
+    hi, hj = eta_i * 0.5, eta_j * 0.5
+    zi, zj = torch.zeros_like(A), torch.zeros_like(B)
+    u_coef = torch.stack([hi * A, A, zi, zi, hi * Ci, Ci, zi, zi], 1)
+    u_const = torch.stack([zi, zi, hi, torch.ones_like(A), zi, zi, hi * Di, Di], 1)
+    v_coef = torch.stack([zj, zj, B, hj * B, Cj, hj * Cj, zj, zj], 2)
+    v_const = torch.stack([torch.ones_like(B), hj, zj, zj, zj, zj, Dj, hj * Dj], 2)
+    return u_coef, u_const, v_coef, v_const
 
 
 class SynapseCentricABCD(HebbianRule):

@@ -147,6 +147,14 @@ class HebbianRule:
         """The ``state`` :meth:`copy_update` takes, from a layer's named parameters (default: none)."""
         return None
 
+    def linear_factors(self, pre: Tensor, post: Tensor, state: Any, cache: dict | None = None
+                       ) -> tuple[Tensor, Tensor] | None:
+        """Optional fast path of a linear layer (one copy per synapse) whose update is low-rank: ``Δw = V @ U``
+        as ``(V [P, n_out, r], U [P, r, n_in])`` from ``pre [P, n_in]`` and ``post [P, n_out]``, equal to what the
+        engine makes of :meth:`copy_update` (to float rounding) in a few fused tensor operations instead of a term
+        at a time; ``cache``: the caller's per-genome dict. None (the default): the engine's path."""
+        return None
+
     @classmethod
     def parameters_at(cls, place: str) -> tuple[RuleParameter, ...]:
         return tuple(p for p in cls.parameters if p.place == place)

@@ -7,6 +7,7 @@ from evohebb.nn.network_builders import carracing_policy
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
 from evohebb.plasticity.abcd import (
+    NeuronCentricABCD,
     NeuronParams,
     neuron_centric_abcd,
     neuron_centric_group_roles,
@@ -71,6 +72,29 @@ def test_neuron_centric_by_hand():
     qq = NeuronParams(*(None if t is None else torch.stack([t, t]) for t in post))
     batched = neuron_centric_abcd(xs, ys, pp, qq)
     torch.testing.assert_close(batched[1], neuron_centric_abcd(2 * x, -y, pre, post))
+    # the linear layers' fast path: the same update as V @ U
+    V, U = NeuronCentricABCD().linear_factors(x.unsqueeze(0), y.unsqueeze(0), (
+        NeuronParams(*(None if t is None else t.unsqueeze(0) for t in pre)),
+        NeuronParams(*(None if t is None else t.unsqueeze(0) for t in post))))
+    torch.testing.assert_close((V @ U)[0], expected)
+
+
+def test_linear_fast_path_equals_the_engine_and_caches_only_the_genome():
+    g = torch.Generator().manual_seed(2)
+    P, n_in, n_out = 3, 7, 5
+
+    def params(n, pre):
+        A, B, C, D = (torch.randn(P, n, generator=g) for _ in range(4))
+        return NeuronParams(A if pre else None, None if pre else B, C, D, torch.rand(P, n, generator=g))
+
+    state = (params(n_in, True), params(n_out, False))
+    rule, cache = NeuronCentricABCD(), {}
+    for _ in range(2):           # the second step reads the coefficients from the cache, with new activity
+        x, y = torch.randn(P, n_in, generator=g), torch.randn(P, n_out, generator=g)
+        V, U = rule.linear_factors(x, y, state, cache)
+        assert V.shape == (P, n_out, 8) and U.shape == (P, 8, n_in)
+        torch.testing.assert_close(V @ U, neuron_centric_abcd(x, y, *state), rtol=1e-5, atol=1e-6)
+    assert set(cache) == {"linear_factors"}
 
 
 def test_parameter_count_formula_three_layers():
