@@ -48,13 +48,16 @@ def saturation_by_output(output_names, fractions) -> dict[str, float]:
     return {name: float(f) for name, f in zip(output_names, fractions)}
 
 
-def observation_batch(obs: np.ndarray, device: torch.device | str) -> torch.Tensor:
+def observation_batch(obs: np.ndarray, device: torch.device | str, contiguous: bool = False) -> torch.Tensor:
     """Vector-env observations -> float tensor ``[N, C, H, W]`` (uint8 HWC images are scaled to [0, 1]; colour
     images come laid out ``[H, W, N, C]`` in memory, the layout of the population's grouped conv, see
-    :func:`~evohebb.nn.unrolled.population_conv2d`: transposed as bytes, before the conversion to float, which
-    costs less than transposing the floats there)."""
+    :func:`~evohebb.nn.unrolled.population_conv2d`, or in ``[N, C, H, W]`` order where ``contiguous`` (the native
+    conv's, :func:`~evohebb.nn.native_conv.conv_tanh`): transposed as bytes, before the conversion to float,
+    which costs less than transposing the floats there)."""
     tensor = torch.as_tensor(obs, device=device)
     if tensor.dtype == torch.uint8:
+        if tensor.ndim == 4 and contiguous:
+            return tensor.permute(0, 3, 1, 2).contiguous().div(255.0)
         if tensor.ndim == 4:        # [N, H, W, C] -> memory [H, W, N, C] -> view [N, C, H, W]
             return tensor.permute(1, 2, 0, 3).contiguous().div(255.0).permute(2, 3, 0, 1)
         tensor = tensor.div(255.0)
@@ -88,8 +91,9 @@ def run_episodes(network, vector_env, genomes: torch.Tensor, seeds: list[int], w
     env_steps = 0
     bounds = saturation_bounds(vector_env)
     saturated_steps = None
+    contiguous = getattr(network, "contiguous_input", False)
     for _ in _steps(max_steps, progress, episodes):
-        output = network(observation_batch(obs, device))
+        output = network(observation_batch(obs, device, contiguous))
         actions = to_action(output)
         if bounds is not None:
             counted = (at_bound(actions, bounds) & episodes.active[:, None]).astype(np.int64)

@@ -194,13 +194,14 @@ class PlasticLayerStack(nn.Module):
             x, y = act
             if presynaptic is not None:
                 x = presynaptic(i, x)
-            # without modulators the rule's update goes into the weights in place (never formed when low-rank)
+            # without modulators the rule's update goes into the weights in place (never formed when low-rank),
+            # normalised there too (one native pass with the update where it can)
             dw = layer.delta(rule, x, y, states[i], aggregation, mode, caches[i], chunk_elements,
-                             apply=not modulators, compiled=compiled)
+                             apply=not modulators, compiled=compiled, normalise=weight_norm and not modulators)
             if modulators:
                 layer.weight.add_(modulate(dw, modulators, i))
+                if weight_norm:
+                    normalise_max_abs_(layer.weight)
             self._uniform[i] = False
-            if weight_norm:
-                normalise_max_abs_(layer.weight)
             if clip is not None:
                 clip_weights_(layer.weight, clip)

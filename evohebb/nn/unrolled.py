@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from evohebb.plasticity import native_low_rank
 from evohebb.plasticity.conv_geometry import (
     ConvGeometry,
     copy_index,
@@ -26,6 +27,7 @@ from evohebb.plasticity.conv_geometry import (
     linear_geometry,
 )
 from evohebb.plasticity.rule import PlasticityRule
+from evohebb.plasticity.weight_normalisation import normalise_max_abs_
 from evohebb.plasticity.weight_sharing import reduce_copies
 
 __all__ = ["PopulationLayer", "PopulationLinear", "UnrolledConv2d", "population_conv2d", "population_linear",
@@ -109,14 +111,17 @@ class PopulationLayer(nn.Module):
 
     def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
               mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
-              apply: bool = False, compiled: bool = False) -> Tensor:
+              apply: bool = False, compiled: bool = False, normalise: bool = False) -> Tensor:
         """The rule's update of this layer's weights, shaped like ``weight``; ``apply``: added to ``weight`` in
         place instead (a linear layer's low-rank update is then never formed), and ``weight`` returned;
+        ``normalise`` (with ``apply``): the weights then divided by their max |w| per individual;
         ``compiled``: see :func:`~evohebb.plasticity.weight_sharing.reduce_copies`."""
         update = rule.copy_update(self.activity_map(x, True), self.activity_map(y, False), self.weight, state)
         kw = {} if chunk_elements is None else {"chunk_elements": chunk_elements}
         dw = reduce_copies(update, self.geometry, aggregation, mode, cache, add_to=self.weight if apply else None,
                            compiled=compiled, **kw)
+        if apply and normalise:
+            normalise_max_abs_(self.weight)
         return dw.view_as(self.weight)
 
 
@@ -215,16 +220,24 @@ class PopulationLinear(PopulationLayer):
 
     def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
               mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
-              apply: bool = False, compiled: bool = False) -> Tensor:
+              apply: bool = False, compiled: bool = False, normalise: bool = False) -> Tensor:
         """As :meth:`PopulationLayer.delta`; where the rule has a low-rank fast path
         (:meth:`~evohebb.plasticity.rule.HebbianRule.linear_factors`) the update is its ``V @ U`` (one copy per
-        synapse: the aggregation and mode do not apply)."""
+        synapse: the aggregation and mode do not apply), applied with the normalisation in one native loop where
+        ``compiled`` (:mod:`~evohebb.plasticity.native_low_rank`)."""
         fast = getattr(rule, "linear_factors", None)
         P = self.population
         factors = None if fast is None else fast(x.reshape(P, -1), y.reshape(P, -1), state, cache)
         if factors is None:
-            return super().delta(rule, x, y, state, aggregation, mode, cache, chunk_elements, apply, compiled)
-        return self.weight.baddbmm_(*factors) if apply else torch.bmm(*factors)
+            return super().delta(rule, x, y, state, aggregation, mode, cache, chunk_elements, apply, compiled,
+                                 normalise)
+        if not apply:
+            return torch.bmm(*factors)
+        if not (compiled and native_low_rank.low_rank_update_(self.weight, *factors, normalise)):
+            self.weight.baddbmm_(*factors)
+            if normalise:
+                normalise_max_abs_(self.weight)
+        return self.weight
 
     def extra_repr(self) -> str:
         return f"{self.geometry.in_channels}->{self.geometry.out_channels}, P={self.population}"

@@ -30,6 +30,7 @@ from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.nn.output_heads import make_head
 from evohebb.nn.plastic_layer_stack import PlasticLayerStack
 from evohebb.nn.rule_parameters import initial_values, rule_slices, rule_states
+from evohebb.nn.unrolled import UnrolledConv2d
 from evohebb.plasticity.presynaptic_centering import PresynapticCentering
 from evohebb.plasticity.rpe import RewardModulator
 from evohebb.plasticity.rule_registry import make_rule
@@ -196,6 +197,13 @@ class UnrolledPlasticNetwork(nn.Module):
         return getattr(self.head, "last_choice", None)
 
     # ---- compute -----------------------------------------------------------------------------------------
+    @property
+    def contiguous_input(self) -> bool:
+        """Whether the first layer reads ``[P, C, H, W]``-ordered input fastest (a learning conv run by the native
+        loop of ``compile_copies``); otherwise a frame batch laid out ``[H, W, P, C]`` is (the grouped conv)."""
+        return bool(self.settings.compile_copies and self.settings.plastic and self._learning[0]
+                    and isinstance(self.stack.layers[0], UnrolledConv2d))
+
     @torch.no_grad()
     def forward(self, obs: Tensor) -> Tensor:
         """``[P, C, H, W]`` float → ``[P, n_out]``; records the activity the next update needs."""
