@@ -31,13 +31,13 @@ class PlasticNetworkSettings(Settings):
     sharing_mode: str = option("terms", choices=SHARING_MODES,
                                help="terms: aggregate each ABCD term and the rate separately (thesis); "
                                     "delta: aggregate the whole per-copy update")
-    compile_copies: bool = option(False, help="terms mode, max/min sharing: form each product term's aggregate "
-                                              "over an unrolled conv's copies in one native loop (built once per "
-                                              "machine with the C++ compiler, ~1 s) or, with zero padding, one loop "
-                                              "compiled by torch.compile (~40 s per actor); the same values; and "
-                                              "run each learning conv with its tanh as one native loop (the same "
-                                              "values to float rounding); falls back to torch with a warning "
-                                              "where nothing compiles")
+    compile_copies: bool = option(False, help="native CPU kernels, built once per machine with the C++ compiler "
+                                              "(~1 s): each conv with its tanh in one loop; with max/min sharing, "
+                                              "each product term's aggregate over an unrolled conv's copies in one "
+                                              "loop (with zero padding one compiled by torch.compile, ~40 s per "
+                                              "actor); a linear layer's low-rank update with its max|w| "
+                                              "normalisation in one pass; the same values to float rounding; "
+                                              "torch with a warning where nothing compiles")
     weight_norm: bool = option(True, help="divide each layer's weights by max|w| after every update")
     weight_clip: float | None = option(None, low=0.0, help="clip weights to [-c, c] after every update")
     exploration_std: float = option(0.5, low=0.0, help="classifier: noise on the scores before the choice")

@@ -144,8 +144,8 @@ class PlasticLayerStack(nn.Module):
         the caller replaces it with the output head's activity). ``record[i]`` False: layer ``i``'s activity is
         not needed (it does not learn), its entry is None and a pool after it runs before the tanh (the same
         values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements. ``native``: a
-        recorded conv and its tanh run as one native loop that writes the map in the rule's order
-        (:func:`~evohebb.nn.native_conv.conv_tanh`; torch's conv where it does not apply)."""
+        conv (and its tanh, where it is not pooled first) runs as one native loop that writes the map in the
+        rule's order (:func:`~evohebb.nn.native_conv.conv_tanh`; torch's conv where it does not apply)."""
         P = obs.shape[0]
         h, acts = obs, []
         skip_tanh = False
@@ -160,11 +160,13 @@ class PlasticLayerStack(nn.Module):
             x = h if conv else h.reshape(P, -1)
             last = arg == len(self.layers) - 1
             recorded = record is None or record[arg] or last
-            if native and conv and recorded and not last:
+            if native and conv and not last:
                 xc = x.contiguous()             # read by the loop and by the rule in this order (one copy)
-                h = conv_tanh(xc, layer.weight, layer.geometry)
-                if h is not None:
-                    acts.append((xc, h))
+                pool_first = not recorded and self._pooled_after[arg]
+                z = conv_tanh(xc, layer.weight, layer.geometry, tanh=not pool_first)
+                if z is not None:
+                    acts.append((xc, z) if recorded else None)
+                    h, skip_tanh = z, pool_first
                     continue
             if self._uniform[arg]:
                 w = layer.weight[0]

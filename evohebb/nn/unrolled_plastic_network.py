@@ -199,10 +199,9 @@ class UnrolledPlasticNetwork(nn.Module):
     # ---- compute -----------------------------------------------------------------------------------------
     @property
     def contiguous_input(self) -> bool:
-        """Whether the first layer reads ``[P, C, H, W]``-ordered input fastest (a learning conv run by the native
-        loop of ``compile_copies``); otherwise a frame batch laid out ``[H, W, P, C]`` is (the grouped conv)."""
-        return bool(self.settings.compile_copies and self.settings.plastic and self._learning[0]
-                    and isinstance(self.stack.layers[0], UnrolledConv2d))
+        """Whether the first layer reads ``[P, C, H, W]``-ordered input fastest (a conv run by the native loop of
+        ``compile_copies``); otherwise a frame batch laid out ``[H, W, P, C]`` is (the grouped conv)."""
+        return bool(self.settings.compile_copies and isinstance(self.stack.layers[0], UnrolledConv2d))
 
     @torch.no_grad()
     def forward(self, obs: Tensor) -> Tensor:

@@ -20,7 +20,7 @@ def test_both_layouts_hold_the_frames_scaled_to_unit_range():
     assert gray.shape == (5, 1, 8, 6) and torch.equal(gray[:, 0], expected[:, 0])
 
 
-def test_only_a_learning_first_conv_under_compile_copies_wants_ordered_frames():
+def test_only_a_first_conv_under_compile_copies_wants_ordered_frames():
     assert carracing_policy(compile_copies=True).contiguous_input
+    assert carracing_policy(compile_copies=True, plastic=False).contiguous_input
     assert not carracing_policy().contiguous_input
-    assert not carracing_policy(compile_copies=True, plastic=False).contiguous_input

@@ -62,17 +62,20 @@ def test_cases_it_does_not_cover_return_none():
     assert native_conv.conv_tanh(x.double(), w.double(), ConvGeometry(3, 4, 3, 1, 0, 8, 8)) is None
 
 
-def _thesis_like(native: bool) -> UnrolledPlasticNetwork:
-    """The thesis's layer kinds at a small size: a stride-1 and a stride-2 conv that learn, min sharing."""
+def _thesis_like(native: bool, **kw) -> UnrolledPlasticNetwork:
+    """The thesis's layer kinds at a small size: a stride-1 and a stride-2 conv (learning, or static and pooled
+    before their tanh), min sharing, max|w| normalisation (the linear layers' native update)."""
     layers = [ConvSpec(6, 3), PoolSpec(2), ConvSpec(8, 3, 2), PoolSpec(2), LinearSpec(16), LinearSpec(3)]
-    settings = replace(PlasticNetworkSettings(), aggregation="min", compile_copies=native, weight_norm=True)
+    settings = replace(PlasticNetworkSettings(), aggregation="min", compile_copies=native, weight_norm=True, **kw)
     return UnrolledPlasticNetwork((3, 24, 24), layers, "tanh", settings)
 
 
 @needs_compiler
-def test_a_network_with_the_native_conv_learns_what_the_torch_path_learns():
+@pytest.mark.parametrize("kw", [{}, {"plastic_layers": ["fc1", "out"], "evolve_weights": ["conv1", "conv2"]}],
+                         ids=["every-layer-learns", "evolved-static-convs"])
+def test_a_network_with_the_native_kernels_learns_what_the_torch_path_learns(kw):
     g = torch.Generator().manual_seed(0)
-    nets = [_thesis_like(native) for native in (False, True)]
+    nets = [_thesis_like(native, **kw) for native in (False, True)]
     genomes = nets[0].genome_init(g).unsqueeze(0) + 0.1 * torch.randn(4, nets[0].genome_size(), generator=g)
     for net in nets:
         net.load_genomes(genomes)
@@ -83,11 +86,11 @@ def test_a_network_with_the_native_conv_learns_what_the_torch_path_learns():
         torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-5)
         for net in nets:
             net.update()
-    start = _thesis_like(False)
+    start = _thesis_like(False, **kw)
     start.load_genomes(genomes)
     start.reset(0)
-    for w0, w_torch, w_native in zip(start.weights(), nets[0].weights(), nets[1].weights()):
-        assert (w_torch - w0).abs().max() > 1e-3                         # every layer learnt
+    for i, (w0, w_torch, w_native) in enumerate(zip(start.weights(), nets[0].weights(), nets[1].weights())):
+        assert ((w_torch - w0).abs().max() > 1e-3) == nets[0]._learning[i]        # what learns, learnt
         torch.testing.assert_close(w_native, w_torch, rtol=0, atol=1e-5)
 
 
