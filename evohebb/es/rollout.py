@@ -52,7 +52,7 @@ def observation_batch(obs: np.ndarray, device: torch.device | str, contiguous: b
     """Vector-env observations -> float tensor ``[N, C, H, W]`` (uint8 HWC images are scaled to [0, 1]; colour
     images come laid out ``[H, W, N, C]`` in memory, the layout of the population's grouped conv, see
     :func:`~evohebb.nn.unrolled.population_conv2d`, or in ``[N, C, H, W]`` order where ``contiguous`` (the native
-    conv's, :func:`~evohebb.nn.native_conv.conv_tanh`): transposed as bytes, before the conversion to float,
+    conv's, :func:`~evohebb.nn.native_forward.conv_tanh`): transposed as bytes, before the conversion to float,
     which costs less than transposing the floats there)."""
     tensor = torch.as_tensor(obs, device=device)
     if tensor.dtype == torch.uint8:

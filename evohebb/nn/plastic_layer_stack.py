@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from evohebb.nn import native_forward
 from evohebb.nn.layer_specs import ConvSpec, LayerSpec, LinearSpec, PoolSpec
-from evohebb.nn.native_conv import conv_tanh
 from evohebb.nn.unrolled import PopulationLinear, UnrolledConv2d, population_max_pool2d, population_tanh
 from evohebb.plasticity.abcd import neuron_centric_group_roles
 from evohebb.plasticity.modulators import Modulator, modulate
@@ -145,7 +145,8 @@ class PlasticLayerStack(nn.Module):
         not needed (it does not learn), its entry is None and a pool after it runs before the tanh (the same
         values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements. ``native``: a
         conv (and its tanh, where it is not pooled first) runs as one native loop that writes the map in the
-        rule's order (:func:`~evohebb.nn.native_conv.conv_tanh`; torch's conv where it does not apply)."""
+        rule's order, a linear layer as one that reads its weights once (:mod:`~evohebb.nn.native_forward`;
+        torch where they do not apply)."""
         P = obs.shape[0]
         h, acts = obs, []
         skip_tanh = False
@@ -163,15 +164,16 @@ class PlasticLayerStack(nn.Module):
             if native and conv and not last:
                 xc = x.contiguous()             # read by the loop and by the rule in this order (one copy)
                 pool_first = not recorded and self._pooled_after[arg]
-                z = conv_tanh(xc, layer.weight, layer.geometry, tanh=not pool_first)
+                z = native_forward.conv_tanh(xc, layer.weight, layer.geometry, tanh=not pool_first)
                 if z is not None:
                     acts.append((xc, z) if recorded else None)
                     h, skip_tanh = z, pool_first
                     continue
-            if self._uniform[arg]:
+            z = native_forward.linear(x, layer.weight) if native and not conv else None
+            if z is None and self._uniform[arg]:
                 w = layer.weight[0]
                 z = F.conv2d(x, w, stride=layer.geometry.stride, padding=layer.geometry.padding) if conv else x @ w.T
-            else:
+            elif z is None:
                 z = layer(x)
             if recorded:
                 # a recorded conv map is made contiguous here, in the tanh, for the rule (activity_map)

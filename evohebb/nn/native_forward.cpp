@@ -3,9 +3,9 @@
 //     out[p, c, oy, ox] = act( sum over k of  w[p, c, k] * x[p*sx + off[k] + oy*rs + ox] )
 //
 // x: the input of one individual at x + p*sx, laid out so that every kernel entry k = (ci, ky, kx) reads a
-// contiguous run along ox (the input itself at stride 1; its s*s phase grids at stride s, see native_conv.py);
+// contiguous run along ox (the input itself at stride 1; its s*s phase grids at stride s, see native_forward.py);
 // off[k]: where entry k's copy at (0, 0) reads; w [P, C, K]; out [P, C, Ho, Wo] contiguous. Built by
-// native_conv.py with the machine's own vector width.
+// native_forward.py with the machine's own vector width.
 //
 // Register blocking: 4 output channels x 16 output positions (two vectors) per accumulator set: every input
 // vector is loaded once per block and used for the 4 channels, every weight broadcast once for the two vectors. A row's last partial vector overlaps the previous one (those outputs
@@ -120,4 +120,31 @@ extern "C" void tanh_inplace(float* z, int64_t n) {
     int64_t i = 0;
     for (; i + W8 <= n; i += W8) store(z + i, vtanh(load(z + i)));
     for (; i < n; ++i) z[i] = tanh1(z[i]);
+}
+
+// A population's linear layers: out[p, j] = sum over i of w[p, j, i] * x[p, i] (w [P, n_out, n_in], x [P, n_in]
+// contiguous). Each row is one dot product over contiguous memory (four vector accumulators), so the weights are
+// read once, in order: the layer is memory-bound, and a batched matrix product of row vectors reads them slower.
+extern "C" void population_linear(const float* w, const float* x, float* out, int64_t P, int64_t n_out,
+                                  int64_t n_in) {
+    for (int64_t p = 0; p < P; ++p) {
+        const float* xp = x + p * n_in;
+        for (int64_t j = 0; j < n_out; ++j) {
+            const float* row = w + (p * n_out + j) * n_in;
+            vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+            int64_t i = 0;
+            for (; i + 4 * W8 <= n_in; i += 4 * W8) {
+                a0 += load(row + i) * load(xp + i);
+                a1 += load(row + i + W8) * load(xp + i + W8);
+                a2 += load(row + i + 2 * W8) * load(xp + i + 2 * W8);
+                a3 += load(row + i + 3 * W8) * load(xp + i + 3 * W8);
+            }
+            for (; i + W8 <= n_in; i += W8) a0 += load(row + i) * load(xp + i);
+            const vf a = (a0 + a1) + (a2 + a3);
+            float s = 0.0f;
+            for (int e = 0; e < W8; ++e) s += a[e];
+            for (; i < n_in; ++i) s += row[i] * xp[i];
+            out[p * n_out + j] = s;
+        }
+    }
 }

@@ -1,5 +1,5 @@
-"""The native population conv + tanh: each individual's conv to float rounding, torch's tanh to ~3e-7, the map in
-the rule's order, and a network that uses it learning what the torch path learns."""
+"""The native forward kernels: each individual's conv to float rounding, torch's tanh to ~3e-7, the map in the
+rule's order; each individual's linear layer; and a network that uses them learning what the torch path learns."""
 
 import logging
 import shutil
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evohebb.nn import native_conv
+from evohebb.nn import native_forward
 from evohebb.nn.layer_specs import ConvSpec, LinearSpec, PoolSpec
 from evohebb.nn.network_settings import PlasticNetworkSettings
 from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
@@ -33,13 +33,13 @@ def test_each_individuals_conv_and_tanh(cin, cout, k, stride, H, W):
     x = torch.rand(P, cin, H, W, generator=g)
     w = torch.randn(P, cout, cin, k, k, generator=g) * 2 / (cin * k * k) ** 0.5
     expected = torch.stack([F.conv2d(x[p:p + 1], w[p], stride=stride)[0] for p in range(P)])
-    z = native_conv.conv_tanh(x, w, geom, tanh=False)
-    h = native_conv.conv_tanh(x, w, geom)
+    z = native_forward.conv_tanh(x, w, geom, tanh=False)
+    h = native_forward.conv_tanh(x, w, geom)
     assert z.shape == h.shape == expected.shape and h.is_contiguous()
     torch.testing.assert_close(z, expected, rtol=0, atol=2e-5)
     assert (h - torch.tanh(z)).abs().max() < 3e-7
     channels_last = x.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)      # an env batch's layout
-    assert torch.equal(native_conv.conv_tanh(channels_last, w, geom), h)
+    assert torch.equal(native_forward.conv_tanh(channels_last, w, geom), h)
 
 
 @needs_compiler
@@ -48,7 +48,7 @@ def test_tanh_over_the_whole_float_range():
     z = torch.cat([torch.linspace(-12, 12, 20001), torch.tensor([0.0, -0.0, 1e-30, -1e-30, 1e-8, 44.0, 89.0, 1e30,
                                                                  -1e30, float("inf"), float("-inf"), float("nan")])])
     n = z.numel()
-    got = native_conv.conv_tanh(z.view(1, 1, 1, n), torch.ones(1, 1, 1, 1, 1), ConvGeometry(1, 1, 1, 1, 0, 1, n))
+    got = native_forward.conv_tanh(z.view(1, 1, 1, n), torch.ones(1, 1, 1, 1, 1), ConvGeometry(1, 1, 1, 1, 0, 1, n))
     got = got.view(-1)
     finite = ~torch.isnan(z)
     assert (got[finite] - torch.tanh(z[finite])).abs().max() < 3e-7
@@ -56,10 +56,23 @@ def test_tanh_over_the_whole_float_range():
     assert got[-3] == 1.0 and got[-2] == -1.0
 
 
+@needs_compiler
+@pytest.mark.parametrize("P, n_out, n_in", [(36, 128, 392), (3, 5, 7), (2, 64, 128), (1, 3, 33)])
+def test_each_individuals_linear_layer(P, n_out, n_in):
+    g = torch.Generator().manual_seed(6)
+    x, w = torch.randn(P, n_in, generator=g), torch.randn(P, n_out, n_in, generator=g)
+    got = native_forward.linear(x, w)
+    torch.testing.assert_close(got, torch.stack([w[p] @ x[p] for p in range(P)]), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(native_forward.linear(x[:, :n_in], w.transpose(1, 2).contiguous().transpose(1, 2)),
+                               got, rtol=0, atol=0)                              # any layout: the same sums
+
+
 def test_cases_it_does_not_cover_return_none():
     x, w = torch.rand(2, 3, 8, 8), torch.rand(2, 4, 3, 3, 3)
-    assert native_conv.conv_tanh(x, w, ConvGeometry(3, 4, 3, 1, 1, 8, 8)) is None          # zero padding
-    assert native_conv.conv_tanh(x.double(), w.double(), ConvGeometry(3, 4, 3, 1, 0, 8, 8)) is None
+    assert native_forward.conv_tanh(x, w, ConvGeometry(3, 4, 3, 1, 1, 8, 8)) is None          # zero padding
+    assert native_forward.conv_tanh(x.double(), w.double(), ConvGeometry(3, 4, 3, 1, 0, 8, 8)) is None
+    assert native_forward.linear(torch.rand(2, 3, dtype=torch.float64), torch.rand(2, 4, 3, dtype=torch.float64)) \
+        is None
 
 
 def _thesis_like(native: bool, **kw) -> UnrolledPlasticNetwork:
@@ -97,13 +110,13 @@ def test_a_network_with_the_native_kernels_learns_what_the_torch_path_learns(kw)
 def test_without_a_compiler_the_network_falls_back_with_one_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    monkeypatch.setattr(native_conv, "_state", {})
+    monkeypatch.setattr(native_forward, "_state", {})
     g = torch.Generator().manual_seed(1)
     geom = ConvGeometry(3, 4, 3, 1, 0, 10, 10)
     x, w = torch.rand(2, 3, 10, 10, generator=g), torch.randn(2, 4, 3, 3, 3, generator=g)
-    with caplog.at_level(logging.WARNING, logger="evohebb.nn.native_conv"):
-        assert native_conv.conv_tanh(x, w, geom) is None
-        assert native_conv.conv_tanh(x, w, geom) is None
-    assert not native_conv.available()
-    assert len([r for r in caplog.records if "native conv" in r.message]) == 1
-    assert "no-such-compiler" in native_conv._state["error"]
+    with caplog.at_level(logging.WARNING, logger="evohebb.nn.native_forward"):
+        assert native_forward.conv_tanh(x, w, geom) is None
+        assert native_forward.conv_tanh(x, w, geom) is None
+    assert not native_forward.available()
+    assert len([r for r in caplog.records if "native forward" in r.message]) == 1
+    assert "no-such-compiler" in native_forward._state["error"]
