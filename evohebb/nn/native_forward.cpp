@@ -148,3 +148,33 @@ extern "C" void population_linear(const float* w, const float* x, float* out, in
         }
     }
 }
+
+// 2x2 max-pooling (stride 2, a last odd row or column dropped) of contiguous [N, H, W] planes into [N, H/2, W/2],
+// optionally followed by tanh: a pair of rows is read once, its maxima taken a vector at a time, and the even and
+// odd columns of the result separated by lane shuffles.
+extern "C" void pool2_tanh(const float* x, float* out, int64_t N, int64_t H, int64_t W, int apply_tanh) {
+    const int64_t Ho = H / 2, Wo = W / 2;
+    for (int64_t n = 0; n < N; ++n) {
+        for (int64_t oy = 0; oy < Ho; ++oy) {
+            const float* r0 = x + (n * H + 2 * oy) * W;
+            const float* r1 = r0 + W;
+            float* o = out + (n * Ho + oy) * Wo;
+            int64_t ox = 0;
+            for (; ox + W8 <= Wo; ox += W8) {
+                const vf a = load(r0 + 2 * ox), b = load(r0 + 2 * ox + W8);
+                const vf c = load(r1 + 2 * ox), d = load(r1 + 2 * ox + W8);
+                const vf lo = a > c ? a : c, hi = b > d ? b : d;
+                const vf even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+                const vf odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+                const vf m = even > odd ? even : odd;
+                store(o + ox, apply_tanh ? vtanh(m) : m);
+            }
+            for (; ox < Wo; ++ox) {
+                float m = r0[2 * ox];
+                const float v[3] = {r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+                for (float e : v) m = e > m ? e : m;
+                o[ox] = apply_tanh ? tanh1(m) : m;
+            }
+        }
+    }
+}

@@ -8,7 +8,8 @@ reordering its map then costs as much as the conv. :func:`conv_tanh` computes ea
 at the thesis's first conv (36 individuals, 3→6 k3 on 64×64) it replaces the grouped conv, the reordering and
 the four tanh passes, ~4× faster. :func:`linear` reads each individual's weights once, row by row (a learning
 linear layer's weights change every step and do not stay in cache: 392 → 128 for 36 individuals is 7.2 MB), ~2×
-faster there than a batched product of row vectors.
+faster there than a batched product of row vectors. :func:`max_pool2_tanh` pools 2×2 in one pass (and applies a
+static conv's tanh after it).
 
 Values: the sums are those of any float32 conv or product to rounding (the order of the products differs from
 oneDNN's and MKL's), tanh within ~3e-7 of ``torch.tanh`` (tested). Built once per machine like
@@ -29,7 +30,7 @@ from torch import Tensor
 from evohebb.plasticity.conv_geometry import ConvGeometry, phase_grids
 from evohebb.run_io.native_build import load_shared_library
 
-__all__ = ["available", "conv_tanh", "linear"]
+__all__ = ["available", "conv_tanh", "linear", "max_pool2_tanh"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,9 @@ def _library():
             library = load_shared_library(_SOURCE)
             library.population_conv.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
             library.population_linear.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-            library.population_conv.restype = library.population_linear.restype = None
+            library.pool2_tanh.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+            for kernel in (library.population_conv, library.population_linear, library.pool2_tanh):
+                kernel.restype = None
             _state["library"] = library
         except Exception as exc:  # noqa: BLE001 - any build or load failure means: use torch
             _state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -88,4 +91,20 @@ def linear(x: Tensor, weight: Tensor) -> Tensor | None:
     x, weight = x.contiguous(), weight.contiguous()
     out = torch.empty(P, n_out, dtype=torch.float32)
     library.population_linear(weight.data_ptr(), x.data_ptr(), out.data_ptr(), P, n_out, n_in)
+    return out
+
+
+def max_pool2_tanh(x: Tensor, tanh: bool = False) -> Tensor | None:
+    """2×2 max-pooling (stride 2) of ``x [P, C, H, W]`` → contiguous ``[P, C, H // 2, W // 2]``
+    (:func:`~evohebb.nn.unrolled.population_max_pool2d`), then ``tanh`` where asked (a static conv's map, pooled
+    before its tanh); None where the case does not apply (not CPU float32) or the kernel is not available."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4:
+        return None
+    library = _library()
+    if library is None:
+        return None
+    P, C, H, W = x.shape
+    x = x.contiguous()
+    out = torch.empty(P, C, H // 2, W // 2, dtype=torch.float32)
+    library.pool2_tanh(x.data_ptr(), out.data_ptr(), P * C, H, W, int(tanh))
     return out

@@ -145,13 +145,17 @@ class PlasticLayerStack(nn.Module):
         not needed (it does not learn), its entry is None and a pool after it runs before the tanh (the same
         values: tanh is monotonic, so max-pool and tanh commute), on a quarter of the elements. ``native``: a
         conv (and its tanh, where it is not pooled first) runs as one native loop that writes the map in the
-        rule's order, a linear layer as one that reads its weights once (:mod:`~evohebb.nn.native_forward`;
-        torch where they do not apply)."""
+        rule's order, a linear layer as one that reads its weights once, a 2×2 pool (and a tanh after it) as one
+        pass (:mod:`~evohebb.nn.native_forward`; torch where they do not apply)."""
         P = obs.shape[0]
         h, acts = obs, []
         skip_tanh = False
         for kind, arg in self._ops:
             if kind == "pool":
+                pooled = native_forward.max_pool2_tanh(h, skip_tanh) if native and arg == 2 else None
+                if pooled is not None:
+                    h, skip_tanh = pooled, False
+                    continue
                 h = population_max_pool2d(h, arg)
                 if skip_tanh:
                     h, skip_tanh = population_tanh(h), False

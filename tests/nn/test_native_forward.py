@@ -1,5 +1,6 @@
 """The native forward kernels: each individual's conv to float rounding, torch's tanh to ~3e-7, the map in the
-rule's order; each individual's linear layer; and a network that uses them learning what the torch path learns."""
+rule's order; each individual's linear layer; 2×2 max-pooling; and a network that uses them learning what the
+torch path learns."""
 
 import logging
 import shutil
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from evohebb.nn import native_forward
 from evohebb.nn.layer_specs import ConvSpec, LinearSpec, PoolSpec
 from evohebb.nn.network_settings import PlasticNetworkSettings
+from evohebb.nn.unrolled import population_max_pool2d
 from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
 from evohebb.plasticity.conv_geometry import ConvGeometry
 
@@ -65,6 +67,17 @@ def test_each_individuals_linear_layer(P, n_out, n_in):
     torch.testing.assert_close(got, torch.stack([w[p] @ x[p] for p in range(P)]), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(native_forward.linear(x[:, :n_in], w.transpose(1, 2).contiguous().transpose(1, 2)),
                                got, rtol=0, atol=0)                              # any layout: the same sums
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(36, 6, 62, 62), (36, 8, 14, 14), (2, 3, 7, 9), (1, 2, 33, 35)])
+def test_max_pool_equals_torch_exactly_and_its_tanh(shape):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(7))
+    expected = population_max_pool2d(x, 2)
+    assert torch.equal(native_forward.max_pool2_tanh(x), expected)
+    assert (native_forward.max_pool2_tanh(x, tanh=True) - torch.tanh(expected)).abs().max() < 3e-7
+    strided = x.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)
+    assert torch.equal(native_forward.max_pool2_tanh(strided), expected)
 
 
 def test_cases_it_does_not_cover_return_none():
