@@ -32,6 +32,7 @@ from evohebb.es.rollout import (
     run_random_episodes,
     saturation_by_output,
 )
+from evohebb.pipelines.episode_workers import play_episodes
 from evohebb.pipelines.evolve import evaluation_task
 from evohebb.pipelines.evolve_config import EvolveConfig
 from evohebb.pipelines.readout_figure import readout_recorder, write_readout_figure
@@ -53,16 +54,19 @@ GIF_FRAME_STRIDE, GIF_WIDTH = 2, 200
 def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baselines: bool = False,
                  genome: str = "best", max_steps: int | None = None, overrides: list[str] | None = None,
                  first_seed: int = TEST_FIRST_SEED, as_trained: bool = False, out: Path | None = None,
-                 baselines_from: Path | None = None, readout_figure: Path | None = None) -> dict:
+                 baselines_from: Path | None = None, readout_figure: Path | None = None, workers: int = 1) -> dict:
     """Replay a genome on ``episodes`` seeds from ``first_seed``; write the report (JSON) and return it.
 
     ``baselines``: also play the baseline policies on the same seeds; ``baselines_from``: take them from an earlier
     report instead (they do not depend on the genome), which must have been played on the same conditions.
     ``readout_figure``: draw how the output layer's weights change over the first seed's episode
-    (:mod:`evohebb.pipelines.readout_figure`)."""
+    (:mod:`evohebb.pipelines.readout_figure`). ``workers``: processes playing the genome's episodes at once
+    (:mod:`evohebb.pipelines.episode_workers`)."""
     overrides = list(overrides or [])
     if episodes < 1:
         raise ValueError(f"--episodes: {episodes} is not allowed; allowed: an integer >= 1")
+    if workers < 1:
+        raise ValueError(f"--workers: {workers} is not allowed; allowed: an integer >= 1")
     cfg, values, origin, layout = _load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
     if max_steps is not None:
@@ -74,20 +78,17 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
               "task": cfg.task, "max_steps": task.max_steps, **task.spec.entry.conditions(cfg.env)}
-    envs = task.build_envs(episodes)
-    try:
-        played = run_episodes(network, envs, genomes, seeds, weight_seed=seeds[0], max_steps=task.max_steps,
-                              to_action=task.spec.to_action, progress=f"genome ({episodes} episodes)",
-                              record=readout_recorder(network) if readout_figure else None)
-        report.update(_summary("", played))
-        report.update(task.spec.entry.episode_summary(played.rewards))
-        # per action: the mean fraction of an episode's steps at a nonzero bound (full lock, a pedal down)
-        saturated = saturation_by_output(task.spec.output_names,
-                                         None if played.saturated is None else played.saturated.mean(axis=0))
-        if saturated:
-            report["saturated"] = {name: round(f, 4) for name, f in saturated.items()}
-    finally:
-        envs.close()
+    if workers > 1:
+        report["workers"] = workers
+    played = play_episodes(task, network, values, seeds, workers,
+                           record=readout_recorder(network) if readout_figure else None)
+    report.update(_summary("", played))
+    report.update(task.spec.entry.episode_summary(played.rewards))
+    # per action: the mean fraction of an episode's steps at a nonzero bound (full lock, a pedal down)
+    saturated = saturation_by_output(task.spec.output_names,
+                                     None if played.saturated is None else played.saturated.mean(axis=0))
+    if saturated:
+        report["saturated"] = {name: round(f, 4) for name, f in saturated.items()}
     if baselines_from is not None:
         report.update(_reused_baselines(Path(baselines_from), report, task))
     elif baselines:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from evohebb.cli import main
@@ -245,3 +246,37 @@ def test_readout_recording_follows_the_rule():
         evolved = network.named_genome(genome)["out.W"][0].numpy()
         np.testing.assert_allclose(weights[0], evolved, rtol=1e-6)
         assert (np.abs(weights[-1] - weights[1]).max() > 1e-3) == plastic
+
+
+def test_evaluate_with_workers_plays_the_same_episodes(tmp_path, mnist_like_dir):
+    """Two processes, each a contiguous share of the seeds from the same weight seed: the one-process report's
+    episodes (a classifier's episode does not amplify rounding), and the shares' results merged in seed order."""
+    assert main(["evolve", *_mnist_args(mnist_like_dir, "generations=1"), "--runs-root", str(tmp_path),
+                 "--name", "m"]) == 0
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "5", "--out", str(one)]) == 0
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "5", "--workers", "2", "--out", str(two)]) == 0
+    single, split = json.loads(one.read_text()), json.loads(two.read_text())
+    assert split["workers"] == 2 and "workers" not in single and split["seeds"] == single["seeds"]
+    assert split["returns"] == pytest.approx(single["returns"], abs=1e-4)
+    assert split["lengths"] == single["lengths"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(tmp_path / "m"), "--workers", "0"])
+
+
+def test_shares_of_seeds_merge_in_order():
+    from evohebb.es.rollout import RolloutResult
+    from evohebb.pipelines.episode_workers import merge_results, split_seeds
+    assert split_seeds(list(range(5)), 2) == [[0, 1, 2], [3, 4]]
+    assert split_seeds([7, 8], 4) == [[7], [8]]
+    with pytest.raises(ValueError, match="--workers: 0 is not allowed"):
+        split_seeds([1], 0)
+    a = RolloutResult(returns=np.array([1.0, 2.0]), lengths=np.array([3, 1]), env_steps=6,
+                      rewards=np.array([[0.5, 2.0], [0.25, 0.0], [0.25, 0.0]]), saturated=np.zeros((2, 3)))
+    b = RolloutResult(returns=np.array([4.0]), lengths=np.array([1]), env_steps=1, rewards=np.array([[4.0]]),
+                      saturated=np.ones((1, 3)))
+    merged = merge_results([a, b])
+    assert merged.returns.tolist() == [1.0, 2.0, 4.0] and merged.lengths.tolist() == [3, 1, 1]
+    assert merged.env_steps == 7 and merged.rewards.shape == (3, 3)
+    assert merged.rewards[:, 2].tolist() == [4.0, 0.0, 0.0] and merged.rewards.sum(0).tolist() == [1.0, 2.0, 4.0]
+    assert merged.saturated[:, 0].tolist() == [0.0, 0.0, 1.0]
