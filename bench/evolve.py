@@ -4,7 +4,8 @@
    Hebbian update + CarRacing) against the same envs stepped with random actions in the same process (target
    ratio >= 0.8 with EnvPool for the default config), for the default config on both backends, the conv-trunk
    readout (configs/evolve_carracing_conv.yaml), the thesis config (every layer plastic, per-neuron ABCD) and the
-   evolved static convs with learning linear layers (configs/evolve_carracing_evolved_convs.yaml) and with only a
+   evolved static convs with learning linear layers (configs/evolve_carracing_evolved_convs.yaml; the same with
+   Najarro & Risi's synapse-centric rule, configs/evolve_carracing_evolved_convs_synapse.yaml) and with only a
    learning readout (configs/evolve_carracing_conv_readout.yaml);
 2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
 3. actor_speedup: the same generation on 1 actor vs 2 actors.
@@ -35,12 +36,14 @@ CONV_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_conv.yaml")
 THESIS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_thesis.yaml")
 EVOLVED_CONVS_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_evolved_convs.yaml")
 CONV_READOUT_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_conv_readout.yaml")
+SYNAPSE_CONFIG = DEFAULT_CONFIG.with_name("evolve_carracing_evolved_convs_synapse.yaml")
 #: (backend, config, name suffix, overrides) of the evaluation-throughput lines
 EVALUATIONS = (("envpool", DEFAULT_CONFIG, "", ()), ("gymnasium", DEFAULT_CONFIG, "", ()),
                ("envpool", CONV_CONFIG, "_conv_readout", ()), ("envpool", THESIS_CONFIG, "_thesis_config", ()),
                ("envpool", THESIS_CONFIG, "_thesis_config_eager", ("network.compile_copies=false",)),
                ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs", ()),
-               ("envpool", CONV_READOUT_CONFIG, "_evolved_conv_readout", ()))
+               ("envpool", CONV_READOUT_CONFIG, "_evolved_conv_readout", ()),
+               ("envpool", SYNAPSE_CONFIG, "_evolved_convs_synapse", ()))
 
 
 def emit(name, value, unit, baseline=None, ratio=None, **extra):

@@ -153,6 +153,18 @@ class SynapseCentricABCD(HebbianRule):
                                  Term(post=post, coef=eta * C, name="C"),
                                  Term(coef=eta * D, constant=True, name="D")))
 
+    def synapse_coefficients(self, state: SynapseParams, shape: tuple[int, int, int], cache: dict | None = None
+                             ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(η A, η B, η C, η D)`` of a linear layer, each ``[P, n_out, n_in]``: ``Δw = ηA ⊙ y xᵀ + ηB ⊙ 1 xᵀ +
+        ηC ⊙ y 1ᵀ + ηD``; formed once per genome (kept in ``cache``) instead of at every step."""
+        coefficients = None if cache is None else cache.get("synapse_coefficients")
+        if coefficients is None:
+            A, B, C, D, eta = (t.reshape(shape) for t in state)
+            coefficients = tuple((eta * t).contiguous() for t in (A, B, C, D))
+            if cache is not None:
+                cache["synapse_coefficients"] = coefficients
+        return coefficients
+
 
 def _as_population(t: Tensor, lead: tuple[int, ...]) -> Tensor:
     """``[..., n]`` → ``[P, 1, n, 1, 1]`` (one neuron per 1×1 channel)."""

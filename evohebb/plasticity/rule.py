@@ -155,6 +155,14 @@ class HebbianRule:
         at a time; ``cache``: the caller's per-genome dict. None (the default): the engine's path."""
         return None
 
+    def synapse_coefficients(self, state: Any, shape: tuple[int, int, int], cache: dict | None = None
+                             ) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """Optional fast path of a linear layer (weights ``shape = (P, n_out, n_in)``) whose update is
+        ``Δw = a ⊙ y xᵀ + b ⊙ 1 xᵀ + c ⊙ y 1ᵀ + d`` with coefficients that depend only on the genome: ``(a, b, c, d)``,
+        each contiguous ``[P, n_out, n_in]``, equal to what the engine makes of :meth:`copy_update`; ``cache``: the
+        caller's per-genome dict. None (the default): the engine's path."""
+        return None
+
     @classmethod
     def parameters_at(cls, place: str) -> tuple[RuleParameter, ...]:
         return tuple(p for p in cls.parameters if p.place == place)

@@ -9,6 +9,8 @@ from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
 from evohebb.plasticity.abcd import (
     NeuronCentricABCD,
     NeuronParams,
+    SynapseCentricABCD,
+    SynapseParams,
     neuron_centric_abcd,
     neuron_centric_group_roles,
     neuron_centric_parameter_count,
@@ -32,6 +34,13 @@ def test_synapse_centric_by_hand():
         ]
     )
     torch.testing.assert_close(synapse_centric_abcd(pre, post, A, B, C, D, eta), expected)
+    # the linear layers' fast path: coefficients formed once, the same update
+    cache = {}
+    a, b, c, d = SynapseCentricABCD().synapse_coefficients(
+        SynapseParams(*(t.unsqueeze(0) for t in (A, B, C, D, eta))), (1, 2, 2), cache)
+    assert set(cache) == {"synapse_coefficients"}
+    fast = a[0] * post[:, None] * pre[None] + b[0] * pre[None] + c[0] * post[:, None] + d[0]
+    torch.testing.assert_close(fast, expected)
 
 
 def test_neuron_centric_by_hand():

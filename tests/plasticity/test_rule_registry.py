@@ -26,13 +26,15 @@ def _aggregate(values: torch.Tensor, entries: torch.Tensor, n_entries: int, aggr
                         for e in range(n_entries)])
 
 
+@pytest.mark.parametrize("native", [False, True], ids=["torch", "native-kernels"])
 @pytest.mark.parametrize("aggregation", ["mean", "max"])
-def test_synapse_centric_rule_in_the_evolve_network_equals_a_dense_per_synapse_oracle(aggregation):
+def test_synapse_centric_rule_in_the_evolve_network_equals_a_dense_per_synapse_oracle(aggregation, native):
     """One step of an unrolled conv + linear network with ``network.rule=synapse_centric_abcd``: every synapse
     (every copy of a kernel entry on the conv) updated by ``η (A x y + B x + C y + D)`` with its entry's
-    parameters, written out synapse by synapse, then re-shared by the aggregation."""
+    parameters, written out synapse by synapse, then re-shared by the aggregation (also with
+    ``compile_copies``: the native conv and the linear layer's native per-synapse update)."""
     torch.manual_seed(0)
-    net = _network("synapse_centric_abcd", aggregation)
+    net = _network("synapse_centric_abcd", aggregation, compile_copies=native)
     spec = net.genome_spec()
     assert spec["in->conv1.A"] == (3, 2, 3, 3) and spec["conv1->out.eta"] == (4, 27)
     assert not any(name.startswith(("in.", "conv1.", "out.")) for name in spec)      # no neuron parameters
