@@ -6,7 +6,8 @@
    readout (configs/evolve_carracing_conv.yaml), the thesis config (every layer plastic, per-neuron ABCD) and the
    evolved static convs with learning linear layers (configs/evolve_carracing_evolved_convs.yaml; the same with
    Najarro & Risi's synapse-centric rule, configs/evolve_carracing_evolved_convs_synapse.yaml) and with only a
-   learning readout (configs/evolve_carracing_conv_readout.yaml);
+   learning readout (configs/evolve_carracing_conv_readout.yaml); the thesis config and the evolved convs also
+   without the native kernels (`_eager`: network.compile_copies=false), the same process's baseline for them;
 2. generation_s_pop64: wall time of one generation of population 64 on 2 Ray actors (2 cores);
 3. actor_speedup: the same generation on 1 actor vs 2 actors.
 
@@ -42,6 +43,7 @@ EVALUATIONS = (("envpool", DEFAULT_CONFIG, "", ()), ("gymnasium", DEFAULT_CONFIG
                ("envpool", CONV_CONFIG, "_conv_readout", ()), ("envpool", THESIS_CONFIG, "_thesis_config", ()),
                ("envpool", THESIS_CONFIG, "_thesis_config_eager", ("network.compile_copies=false",)),
                ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs", ()),
+               ("envpool", EVOLVED_CONVS_CONFIG, "_evolved_convs_eager", ("network.compile_copies=false",)),
                ("envpool", CONV_READOUT_CONFIG, "_evolved_conv_readout", ()),
                ("envpool", SYNAPSE_CONFIG, "_evolved_convs_synapse", ()))
 
