@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from evohebb.plasticity import native_linear_update
 from evohebb.plasticity.conv_geometry import (
     ConvGeometry,
     copy_index,
@@ -26,6 +25,7 @@ from evohebb.plasticity.conv_geometry import (
     dense_matrix,
     linear_geometry,
 )
+from evohebb.plasticity.linear_update import apply_low_rank_, apply_synapse_, synapse_delta
 from evohebb.plasticity.rule import PlasticityRule
 from evohebb.plasticity.weight_normalisation import normalise_max_abs_
 from evohebb.plasticity.weight_sharing import reduce_copies
@@ -221,45 +221,22 @@ class PopulationLinear(PopulationLayer):
     def delta(self, rule: PlasticityRule, x: Tensor, y: Tensor, state: Any, aggregation: str = "mean",
               mode: str = "delta", cache: dict | None = None, chunk_elements: int | None = None,
               apply: bool = False, compiled: bool = False, normalise: bool = False) -> Tensor:
-        """As :meth:`PopulationLayer.delta`; where the rule has a low-rank fast path
-        (:meth:`~evohebb.plasticity.rule.HebbianRule.linear_factors`) the update is its ``V @ U`` (one copy per
-        synapse: the aggregation and mode do not apply), applied with the normalisation in one native loop where
-        ``compiled`` (:mod:`~evohebb.plasticity.native_linear_update`)."""
+        """As :meth:`PopulationLayer.delta`; where the rule has a fast path for linear layers (low-rank factors or
+        per-synapse coefficients, :class:`~evohebb.plasticity.rule.HebbianRule`) the update comes from it (one copy
+        per synapse: the aggregation and mode do not apply), applied with the normalisation in one native loop
+        where ``compiled`` (:mod:`~evohebb.plasticity.linear_update`)."""
         P = self.population
         x, y = x.reshape(P, -1), y.reshape(P, -1)
-        fast = getattr(rule, "linear_factors", None)
-        factors = None if fast is None else fast(x, y, state, cache)
-        if factors is None:
-            per_synapse = getattr(rule, "synapse_coefficients", None)
-            coefficients = None if per_synapse is None else per_synapse(state, tuple(self.weight.shape), cache)
-            if coefficients is not None:
-                return self._synapse_delta(coefficients, x, y, apply, compiled, normalise)
-            return super().delta(rule, x, y, state, aggregation, mode, cache, chunk_elements, apply, compiled,
-                                 normalise)
-        if not apply:
-            return torch.bmm(*factors)
-        if not (compiled and native_linear_update.low_rank_update_(self.weight, *factors, normalise)):
-            self.weight.baddbmm_(*factors)
-            if normalise:
-                normalise_max_abs_(self.weight)
-        return self.weight
-
-    def _synapse_delta(self, coefficients: tuple[Tensor, Tensor, Tensor, Tensor], x: Tensor, y: Tensor, apply: bool,
-                       compiled: bool, normalise: bool) -> Tensor:
-        """``Δw = (a ⊙ y + b) ⊙ xᵀ + c ⊙ y + d`` (:meth:`~evohebb.plasticity.rule.HebbianRule.synapse_coefficients`),
-        applied with the normalisation in one native loop where ``compiled``."""
-        x, y = x.contiguous(), y.contiguous()
-        if apply and compiled and native_linear_update.synapse_update_(self.weight, coefficients, x, y, normalise):
-            return self.weight
-        a, b, c, d = coefficients
-        column = y.unsqueeze(2)
-        dw = torch.addcmul(b, a, column).mul_(x.unsqueeze(1)).addcmul_(c, column).add_(d)
-        if not apply:
-            return dw
-        self.weight.add_(dw)
-        if normalise:
-            normalise_max_abs_(self.weight)
-        return self.weight
+        low_rank = getattr(rule, "linear_factors", None)
+        factors = None if low_rank is None else low_rank(x, y, state, cache)
+        if factors is not None:
+            return apply_low_rank_(self.weight, *factors, normalise, compiled) if apply else torch.bmm(*factors)
+        per_synapse = getattr(rule, "synapse_coefficients", None)
+        coefficients = None if per_synapse is None else per_synapse(state, tuple(self.weight.shape), cache)
+        if coefficients is not None:
+            return (apply_synapse_(self.weight, coefficients, x, y, normalise, compiled) if apply
+                    else synapse_delta(coefficients, x, y))
+        return super().delta(rule, x, y, state, aggregation, mode, cache, chunk_elements, apply, compiled, normalise)
 
     def extra_repr(self) -> str:
         return f"{self.geometry.in_channels}->{self.geometry.out_channels}, P={self.population}"
