@@ -28,36 +28,28 @@ import torch
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import ConvGeometry, phase_grids
-from evohebb.run_io.native_build import load_shared_library
+from evohebb.run_io.native_build import NativeLibrary
 
 __all__ = ["available", "conv_tanh", "linear", "max_pool2_tanh"]
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_suffix(".cpp")
-_state: dict[str, object] = {}          # "library": the loaded library; "error": why it is not available
+def _declare(library) -> None:
+    library.population_conv.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
+    library.population_linear.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    library.pool2_tanh.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 3 + [ctypes.c_int]
+    for kernel in (library.population_conv, library.population_linear, library.pool2_tanh):
+        kernel.restype = None
 
 
-def _library():
-    if "library" not in _state and "error" not in _state:
-        try:
-            library = load_shared_library(_SOURCE)
-            library.population_conv.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
-            library.population_linear.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-            library.pool2_tanh.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 3 + [ctypes.c_int]
-            for kernel in (library.population_conv, library.population_linear, library.pool2_tanh):
-                kernel.restype = None
-            _state["library"] = library
-        except Exception as exc:  # noqa: BLE001 - any build or load failure means: use torch
-            _state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log.warning("network.compile_copies: the native forward kernels are not available here (%s); torch is "
-                        "used", _state["error"])
-    return _state.get("library")
+_native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
+                        "network.compile_copies: the native forward kernels are not available here ({error}); torch is "
+                        "used", log)
 
 
 def available() -> bool:
     """Whether this process has (or can build) the kernel."""
-    return _library() is not None
+    return _native.available()
 
 
 def conv_tanh(x: Tensor, weight: Tensor, geom: ConvGeometry, tanh: bool = True) -> Tensor | None:
@@ -66,7 +58,7 @@ def conv_tanh(x: Tensor, weight: Tensor, geom: ConvGeometry, tanh: bool = True) 
     case does not apply (see the module doc) or the kernel is not available."""
     if geom.padding or x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
         return None
-    library = _library()
+    library = _native.get()
     if library is None:
         return None
     P = x.shape[0]
@@ -84,7 +76,7 @@ def linear(x: Tensor, weight: Tensor) -> Tensor | None:
     None where the case does not apply (not CPU float32) or the kernel is not available."""
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in (x, weight)):
         return None
-    library = _library()
+    library = _native.get()
     if library is None:
         return None
     P, n_out, n_in = weight.shape
@@ -100,7 +92,7 @@ def max_pool2_tanh(x: Tensor, tanh: bool = False) -> Tensor | None:
     before its tanh); None where the case does not apply (not CPU float32) or the kernel is not available."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4:
         return None
-    library = _library()
+    library = _native.get()
     if library is None:
         return None
     P, C, H, W = x.shape

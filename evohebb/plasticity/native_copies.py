@@ -25,37 +25,25 @@ import torch
 from torch import Tensor
 
 from evohebb.plasticity.conv_geometry import ConvGeometry, phase_grids
-from evohebb.run_io.native_build import load_shared_library
+from evohebb.run_io.native_build import NativeLibrary
 
 __all__ = ["available", "product_extreme"]
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_suffix(".cpp")
-_state: dict[str, object] = {}          # "kernel": the loaded function; "error": why it is not available
+def _declare(library) -> None:
+    library.copies_product_extreme.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
+    library.copies_product_extreme.restype = None
 
 
-def _build() -> object:
-    kernel = load_shared_library(_SOURCE).copies_product_extreme
-    kernel.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
-    kernel.restype = None
-    return kernel
-
-
-def _kernel():
-    if "kernel" not in _state and "error" not in _state:
-        try:
-            _state["kernel"] = _build()
-        except Exception as exc:  # noqa: BLE001 - any build or load failure means: use the other path
-            _state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log.warning("network.compile_copies: the native kernel is not available here (%s); torch.compile or "
-                        "the eager path is used", _state["error"])
-    return _state.get("kernel")
+_native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
+                        "network.compile_copies: the native kernel is not available here ({error}); torch.compile or "
+                        "the eager path is used", log)
 
 
 def available() -> bool:
     """Whether this process has (or can build) the kernel."""
-    return _kernel() is not None
+    return _native.available()
 
 
 def product_extreme(x: Tensor, v: Tensor | None, geom: ConvGeometry, aggregation: str) -> Tensor | None:
@@ -69,13 +57,14 @@ def product_extreme(x: Tensor, v: Tensor | None, geom: ConvGeometry, aggregation
     if aggregation not in ("max", "min") or geom.padding or not geom.unrollable or x.device.type != "cpu" \
             or x.dtype != torch.float32 or (v is not None and v.dtype != torch.float32):
         return None
-    kernel = _kernel()
-    if kernel is None:
+    library = _native.get()
+    if library is None:
         return None
     P, K, L = x.shape[0], geom.entry_size, geom.n_positions
     grids, offsets, row_stride = phase_grids(x, geom)
     v = x.new_ones(P, 1, L) if v is None else v.contiguous()
     out = torch.empty(P, v.shape[1], K, dtype=torch.float32)
-    kernel(grids.data_ptr(), offsets.data_ptr(), v.data_ptr(), out.data_ptr(), P, grids[0].numel() if P else 0, K,
-           v.shape[1], geom.out_height, geom.out_width, row_stride, int(aggregation == "max"))
+    library.copies_product_extreme(grids.data_ptr(), offsets.data_ptr(), v.data_ptr(), out.data_ptr(), P,
+                                   grids[0].numel() if P else 0, K, v.shape[1], geom.out_height, geom.out_width,
+                                   row_stride, int(aggregation == "max"))
     return out

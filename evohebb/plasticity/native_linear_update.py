@@ -22,36 +22,28 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from evohebb.run_io.native_build import load_shared_library
+from evohebb.run_io.native_build import NativeLibrary
 
 __all__ = ["available", "low_rank_update_", "synapse_update_"]
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).with_suffix(".cpp")
-_state: dict[str, object] = {}          # "library": the loaded library; "error": why it is not available
+def _declare(library) -> None:
+    library.low_rank_update.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_int,
+                                                                                        ctypes.c_float]
+    library.synapse_update.argtypes = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 3 + [ctypes.c_int,
+                                                                                       ctypes.c_float]
+    library.low_rank_update.restype = library.synapse_update.restype = None
 
 
-def _library():
-    if "library" not in _state and "error" not in _state:
-        try:
-            library = load_shared_library(_SOURCE)
-            library.low_rank_update.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_int,
-                                                                                                ctypes.c_float]
-            library.synapse_update.argtypes = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 3 + [ctypes.c_int,
-                                                                                               ctypes.c_float]
-            library.low_rank_update.restype = library.synapse_update.restype = None
-            _state["library"] = library
-        except Exception as exc:  # noqa: BLE001 - any build or load failure means: use torch
-            _state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log.warning("network.compile_copies: the native linear-layer update is not available here (%s); torch "
-                        "is used", _state["error"])
-    return _state.get("library")
+_native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
+                        "network.compile_copies: the native linear-layer update is not available here ({error}); torch "
+                        "is used", log)
 
 
 def available() -> bool:
     """Whether this process has (or can build) the kernel."""
-    return _library() is not None
+    return _native.available()
 
 
 def low_rank_update_(weight: Tensor, V: Tensor, U: Tensor, normalise: bool, eps: float = 1e-12) -> bool:
@@ -62,7 +54,7 @@ def low_rank_update_(weight: Tensor, V: Tensor, U: Tensor, normalise: bool, eps:
     tensors = (weight, V, U)
     if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors) or not weight.is_contiguous():
         return False
-    library = _library()
+    library = _native.get()
     if library is None:
         return False
     P, n_out, n_in = weight.shape
@@ -81,7 +73,7 @@ def synapse_update_(weight: Tensor, coefficients: tuple[Tensor, Tensor, Tensor, 
     tensors = (weight, *coefficients, pre, post)
     if any(t.device.type != "cpu" or t.dtype != torch.float32 or not t.is_contiguous() for t in tensors):
         return False
-    library = _library()
+    library = _native.get()
     if library is None:
         return False
     P, n_out, n_in = weight.shape

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from evohebb.run_io.atomic_write import replacing
 
-__all__ = ["DEFAULT_FLAGS", "load_shared_library"]
+__all__ = ["DEFAULT_FLAGS", "NativeLibrary", "load_shared_library"]
 
 DEFAULT_FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC")
 
@@ -56,3 +57,30 @@ def load_shared_library(source: Path, flags: Sequence[str] = DEFAULT_FLAGS) -> c
                 lines = result.stderr.strip().splitlines() or [""]
                 raise RuntimeError(f"{compiler} failed: {next((ln for ln in lines if 'error' in ln), lines[0])}")
     return ctypes.CDLL(str(path))
+
+
+class NativeLibrary:
+    """A package's C++ source built (:func:`load_shared_library`) and loaded on first use, once per process.
+
+    ``declare`` sets the exported functions' ctypes signatures. Where building or loading fails, :meth:`get` returns
+    None and ``log`` gets ``warning`` once (``{error}`` in it: why), so that the caller takes its other path;
+    :attr:`state` holds ``"library"`` or ``"error"``."""
+
+    def __init__(self, source: Path, declare: Callable[[ctypes.CDLL], None], warning: str, log: logging.Logger):
+        self.source, self._declare, self._warning, self._log = source, declare, warning, log
+        self.state: dict[str, object] = {}
+
+    def get(self) -> ctypes.CDLL | None:
+        if not self.state:
+            try:
+                library = load_shared_library(self.source)
+                self._declare(library)
+                self.state["library"] = library
+            except Exception as exc:  # noqa: BLE001 - any build or load failure means: use the other path
+                self.state["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                self._log.warning(self._warning.format(error=self.state["error"]))
+        return self.state.get("library")
+
+    def available(self) -> bool:
+        """Whether this process has (or can build) the library."""
+        return self.get() is not None

@@ -123,7 +123,7 @@ def test_a_network_with_the_native_kernels_learns_what_the_torch_path_learns(kw)
 def test_without_a_compiler_the_network_falls_back_with_one_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    monkeypatch.setattr(native_forward, "_state", {})
+    monkeypatch.setattr(native_forward._native, "state", {})
     g = torch.Generator().manual_seed(1)
     geom = ConvGeometry(3, 4, 3, 1, 0, 10, 10)
     x, w = torch.rand(2, 3, 10, 10, generator=g), torch.randn(2, 4, 3, 3, 3, generator=g)
@@ -132,4 +132,4 @@ def test_without_a_compiler_the_network_falls_back_with_one_warning(tmp_path, mo
         assert native_forward.conv_tanh(x, w, geom) is None
     assert not native_forward.available()
     assert len([r for r in caplog.records if "native forward" in r.message]) == 1
-    assert "no-such-compiler" in native_forward._state["error"]
+    assert "no-such-compiler" in native_forward._native.state["error"]

@@ -18,7 +18,7 @@ needs_compiler = pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g+
 def fresh_build(tmp_path, monkeypatch):
     """A kernel built into an empty cache (and forgotten again afterwards)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(native_copies, "_state", {})
+    monkeypatch.setattr(native_copies._native, "state", {})
     return tmp_path
 
 
@@ -70,7 +70,7 @@ def test_the_library_is_built_once_into_the_cache(fresh_build):
     built = list((fresh_build / "evohebb").iterdir())
     assert len(built) == 1 and built[0].name.startswith("native_copies-") and built[0].suffix == ".so"
     stamp = built[0].stat().st_mtime_ns
-    native_copies._state.clear()                  # a new process: finds the library, does not rebuild it
+    native_copies._native.state.clear()                 # a new process: finds the library, does not rebuild it
     assert native_copies.available()
     assert built[0].stat().st_mtime_ns == stamp
     assert list((fresh_build / "evohebb").iterdir()) == built      # no temporary file left behind
@@ -93,6 +93,6 @@ def test_without_a_compiler_the_update_falls_back_with_one_warning(fresh_build, 
         reduce_copies(update, geom, "max", "terms", compiled=True)
     assert not native_copies.available()
     assert len([r for r in caplog.records if "native kernel" in r.message]) == 1
-    assert "no-such-compiler" in native_copies._state["error"]
+    assert "no-such-compiler" in native_copies._native.state["error"]
     assert not list((fresh_build / "evohebb").iterdir()), "a failed build leaves nothing in the cache"
     assert torch.equal(compiled, reduce_copies(update, geom, "max", "terms", chunk_elements=500))

@@ -60,11 +60,11 @@ def test_cases_it_does_not_cover_do_nothing():
 def test_without_a_compiler_it_warns_once_and_leaves_the_weights(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
-    monkeypatch.setattr(native_linear_update, "_state", {})
+    monkeypatch.setattr(native_linear_update._native, "state", {})
     w = torch.ones(2, 3, 4)
     with caplog.at_level(logging.WARNING, logger="evohebb.plasticity.native_linear_update"):
         for _ in range(2):
             assert not native_linear_update.low_rank_update_(w, torch.ones(2, 3, 1), torch.ones(2, 1, 4), True)
     assert torch.equal(w, torch.ones(2, 3, 4))
     assert len([r for r in caplog.records if "linear-layer update" in r.message]) == 1
-    assert "no-such-compiler" in native_linear_update._state["error"]
+    assert "no-such-compiler" in native_linear_update._native.state["error"]
