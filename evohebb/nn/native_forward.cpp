@@ -116,12 +116,6 @@ extern "C" void population_conv(const float* x, const int64_t* off, const float*
     if (apply_tanh) run<true>(x, w, out, P, sx, g); else run<false>(x, w, out, P, sx, g);
 }
 
-extern "C" void tanh_inplace(float* z, int64_t n) {
-    int64_t i = 0;
-    for (; i + W8 <= n; i += W8) store(z + i, vtanh(load(z + i)));
-    for (; i < n; ++i) z[i] = tanh1(z[i]);
-}
-
 // A population's linear layers: out[p, j] = sum over i of w[p, j, i] * x[p, i] (w [P, n_out, n_in], x [P, n_in]
 // contiguous). Each row is one dot product over contiguous memory (four vector accumulators), so the weights are
 // read once, in order: the layer is memory-bound, and a batched matrix product of row vectors reads them slower.

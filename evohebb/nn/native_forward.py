@@ -56,9 +56,7 @@ def conv_tanh(x: Tensor, weight: Tensor, geom: ConvGeometry, tanh: bool = True) 
     """``tanh(conv(x[p], weight[p]))`` for every individual ``p`` → contiguous ``[P, Cout, Ho, Wo]`` (``tanh``
     False: the pre-activation). ``x [P, Cin, H, W]`` (any layout), ``weight [P, Cout, Cin, k, k]``. None where the
     case does not apply (see the module doc) or the kernel is not available."""
-    if geom.padding or x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
-        return None
-    library = _native.get()
+    library = None if geom.padding else _native.get_for(x, weight)
     if library is None:
         return None
     P = x.shape[0]
@@ -74,9 +72,7 @@ def conv_tanh(x: Tensor, weight: Tensor, geom: ConvGeometry, tanh: bool = True) 
 def linear(x: Tensor, weight: Tensor) -> Tensor | None:
     """``x [P, n_in]``, ``weight [P, n_out, n_in]`` → ``[P, n_out]`` (:func:`~evohebb.nn.unrolled.population_linear`);
     None where the case does not apply (not CPU float32) or the kernel is not available."""
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in (x, weight)):
-        return None
-    library = _native.get()
+    library = _native.get_for(x, weight)
     if library is None:
         return None
     P, n_out, n_in = weight.shape
@@ -90,9 +86,7 @@ def max_pool2_tanh(x: Tensor, tanh: bool = False) -> Tensor | None:
     """2×2 max-pooling (stride 2) of ``x [P, C, H, W]`` → contiguous ``[P, C, H // 2, W // 2]``
     (:func:`~evohebb.nn.unrolled.population_max_pool2d`), then ``tanh`` where asked (a static conv's map, pooled
     before its tanh); None where the case does not apply (not CPU float32) or the kernel is not available."""
-    if x.device.type != "cpu" or x.dtype != torch.float32 or x.dim() != 4:
-        return None
-    library = _native.get()
+    library = _native.get_for(x) if x.dim() == 4 else None
     if library is None:
         return None
     P, C, H, W = x.shape

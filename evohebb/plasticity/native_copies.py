@@ -31,6 +31,7 @@ __all__ = ["available", "product_extreme"]
 
 log = logging.getLogger(__name__)
 
+
 def _declare(library) -> None:
     library.copies_product_extreme.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
     library.copies_product_extreme.restype = None
@@ -54,10 +55,9 @@ def product_extreme(x: Tensor, v: Tensor | None, geom: ConvGeometry, aggregation
     The kernel reads ``x`` where each copy reads it (at stride ``s > 1`` from ``x`` split once into its ``s²``
     phase grids, so that every kernel entry's copies are contiguous along a row). None where the case does not
     apply (see the module doc) or the kernel is not available."""
-    if aggregation not in ("max", "min") or geom.padding or not geom.unrollable or x.device.type != "cpu" \
-            or x.dtype != torch.float32 or (v is not None and v.dtype != torch.float32):
+    if aggregation not in ("max", "min") or geom.padding or not geom.unrollable:
         return None
-    library = _native.get()
+    library = _native.get_for(x, v)
     if library is None:
         return None
     P, K, L = x.shape[0], geom.entry_size, geom.n_positions

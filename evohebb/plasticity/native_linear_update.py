@@ -19,7 +19,6 @@ import ctypes
 import logging
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from evohebb.run_io.native_build import NativeLibrary
@@ -51,10 +50,7 @@ def low_rank_update_(weight: Tensor, V: Tensor, U: Tensor, normalise: bool, eps:
     ``U [P, r, n_in]``), then, where ``normalise``, ``weight /= max |weight|`` per individual (as
     :func:`~evohebb.plasticity.weight_normalisation.normalise_max_abs_`). False (nothing done) where the case
     does not apply or the kernel is not available."""
-    tensors = (weight, V, U)
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors) or not weight.is_contiguous():
-        return False
-    library = _native.get()
+    library = _native.get_for(weight, V, U) if weight.is_contiguous() else None
     if library is None:
         return False
     P, n_out, n_in = weight.shape
@@ -71,9 +67,7 @@ def synapse_update_(weight: Tensor, coefficients: tuple[Tensor, Tensor, Tensor, 
     ``weight /= max |weight|`` per individual. False (nothing done) where the case does not apply or the kernel is
     not available."""
     tensors = (weight, *coefficients, pre, post)
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 or not t.is_contiguous() for t in tensors):
-        return False
-    library = _native.get()
+    library = _native.get_for(*tensors) if all(t.is_contiguous() for t in tensors) else None
     if library is None:
         return False
     P, n_out, n_in = weight.shape

@@ -19,6 +19,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+
 from evohebb.run_io.atomic_write import replacing
 
 __all__ = ["DEFAULT_FLAGS", "NativeLibrary", "load_shared_library"]
@@ -84,3 +86,10 @@ class NativeLibrary:
     def available(self) -> bool:
         """Whether this process has (or can build) the library."""
         return self.get() is not None
+
+    def get_for(self, *tensors) -> ctypes.CDLL | None:
+        """The library where every tensor (None: absent) is a CPU float32 one, the only kind the kernels read;
+        None otherwise or where it is not available."""
+        if any(t is not None and (t.device.type != "cpu" or t.dtype != torch.float32) for t in tensors):
+            return None
+        return self.get()
