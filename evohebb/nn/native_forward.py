@@ -34,6 +34,7 @@ __all__ = ["available", "conv_tanh", "linear", "max_pool2_tanh"]
 
 log = logging.getLogger(__name__)
 
+
 def _declare(library) -> None:
     library.population_conv.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 7 + [ctypes.c_int]
     library.population_linear.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
@@ -45,11 +46,7 @@ def _declare(library) -> None:
 _native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
                         "network.compile_copies: the native forward kernels are not available here ({error}); torch is "
                         "used", log)
-
-
-def available() -> bool:
-    """Whether this process has (or can build) the kernel."""
-    return _native.available()
+available = _native.available        # whether this process has (or can build) the kernels
 
 
 def conv_tanh(x: Tensor, weight: Tensor, geom: ConvGeometry, tanh: bool = True) -> Tensor | None:

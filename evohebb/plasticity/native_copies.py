@@ -40,11 +40,7 @@ def _declare(library) -> None:
 _native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
                         "network.compile_copies: the native kernel is not available here ({error}); torch.compile or "
                         "the eager path is used", log)
-
-
-def available() -> bool:
-    """Whether this process has (or can build) the kernel."""
-    return _native.available()
+available = _native.available        # whether this process has (or can build) the kernels
 
 
 def product_extreme(x: Tensor, v: Tensor | None, geom: ConvGeometry, aggregation: str) -> Tensor | None:

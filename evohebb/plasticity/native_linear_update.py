@@ -27,6 +27,7 @@ __all__ = ["available", "low_rank_update_", "synapse_update_"]
 
 log = logging.getLogger(__name__)
 
+
 def _declare(library) -> None:
     library.low_rank_update.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_int,
                                                                                         ctypes.c_float]
@@ -38,11 +39,7 @@ def _declare(library) -> None:
 _native = NativeLibrary(Path(__file__).with_suffix(".cpp"), _declare,
                         "network.compile_copies: the native linear-layer update is not available here ({error}); torch "
                         "is used", log)
-
-
-def available() -> bool:
-    """Whether this process has (or can build) the kernel."""
-    return _native.available()
+available = _native.available        # whether this process has (or can build) the kernels
 
 
 def low_rank_update_(weight: Tensor, V: Tensor, U: Tensor, normalise: bool, eps: float = 1e-12) -> bool:
