@@ -9,7 +9,8 @@ baselines are measured in this same process. Run:  .venv/bin/python bench/unroll
 2. the whole CarRacing policy step (forward + update, batch 1).
 3. 64 policies stepping together vs 64 sequential single-policy steps (per policy).
 4. peak memory of each, and the state of a 300-individual population.
-5. the population kernels against torch's direct call on the CarRacing network's shapes: ``population_linear``
+5. with ``--device cuda``: P policies stepping together on that device against the same P on the CPU.
+6. the population kernels against torch's direct call on the CarRacing network's shapes: ``population_linear``
    (x Wᵀ) against ``bmm(W, x)`` on the 392 -> 128 layer, ``population_tanh`` against ``torch.tanh`` (and the
    ``.contiguous()`` the rule needs) on the first conv's [P, 6, 62, 62] map as the grouped conv lays it out.
 """
@@ -271,7 +272,34 @@ def bench_population_state(P: int = 300):
     _trim()
 
 
-# ---- 5. population kernels ---------------------------------------------------------------------------
+# ---- 5. the population on another device ---------------------------------------------------------------
+def bench_policy_on_device(device: torch.device, aggregation: str, P: int, steps: int = 5):
+    """P thesis policies stepping together on ``device``; baseline: the same genomes and frames on the CPU."""
+    genomes = carracing_policy().genome_init(torch.Generator().manual_seed(1)).expand(P, -1).clone()
+    genomes += 0.01 * torch.randn(genomes.shape, generator=torch.Generator().manual_seed(2))
+    obs = torch.rand(P, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    times, actions = {}, {}
+    for where in (torch.device("cpu"), device):
+        net = carracing_policy(aggregation=aggregation, device=where)
+        net.load_genomes(genomes.to(where))
+        net.reset(0)
+        x = obs.to(where)
+
+        def step(net=net, x=x, where=where):
+            out = net(x)
+            net.update()
+            if where.type == "cuda":
+                torch.cuda.synchronize(where)
+            return out
+
+        actions[where.type] = step().cpu()
+        times[where.type] = timeit(step, repeat=steps, warmup=1)
+    emit(f"population{P}_step_per_policy_{aggregation}_{device.type}", times[device.type] / P * 1e3, "ms",
+         times["cpu"] / P * 1e3, times["cpu"] / times[device.type], baseline_impl=f"the same {P} policies on the CPU",
+         max_abs_diff_first_step=float((actions[device.type] - actions["cpu"]).abs().max()))
+
+
+# ---- 6. population kernels ---------------------------------------------------------------------------
 def bench_population_kernels(populations=(24, 36, 72)):
     for P in populations:
         _population_kernel_lines(P)
@@ -297,6 +325,8 @@ def main():
         "--threads", type=int, default=1, help="torch intra-op threads (default 1: shared machine)"
     )
     ap.add_argument("--population", type=int, default=64)
+    ap.add_argument("--device", default=None, help="also step the population on this device (e.g. cuda) against "
+                    "the CPU; with it, only those lines")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -315,6 +345,11 @@ def main():
         )
     )
     with torch.no_grad():
+        if args.device:
+            for agg in ("max", "mean"):
+                bench_policy_on_device(torch.device(args.device), agg, args.population)
+            emit("bench_runtime", time.perf_counter() - t0, "s")
+            return
         bench_population_state()
         for agg in ("max", "mean"):
             bench_policy(agg, args.population)
