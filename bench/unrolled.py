@@ -190,11 +190,16 @@ def bench_first_layer(aggregation="max"):
 
 
 # ---- 2./3. whole policy --------------------------------------------------------------------------
+def _population_inputs(P: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """P thesis genomes (seeded draws) and one 64x64x3 frame for each."""
+    gen = torch.Generator().manual_seed(1)
+    genomes = torch.stack([carracing_policy().genome_init(gen) for _ in range(P)])
+    return genomes, torch.rand(P, 3, 64, 64, generator=gen)
+
+
 def bench_policy(aggregation: str, P: int = 64, steps: int = 5):
     net = carracing_policy(aggregation=aggregation)
-    gen = torch.Generator().manual_seed(1)
-    genomes = torch.stack([net.genome_init(gen) for _ in range(P)])
-    obs = torch.rand(P, 3, 64, 64, generator=gen)
+    genomes, obs = _population_inputs(P)
 
     singles = []
     for q in range(P):
@@ -275,9 +280,7 @@ def bench_population_state(P: int = 300):
 # ---- 5. the population on another device ---------------------------------------------------------------
 def bench_policy_on_device(device: torch.device, aggregation: str, P: int, steps: int = 5):
     """P thesis policies stepping together on ``device``; baseline: the same genomes and frames on the CPU."""
-    genomes = carracing_policy().genome_init(torch.Generator().manual_seed(1)).expand(P, -1).clone()
-    genomes += 0.01 * torch.randn(genomes.shape, generator=torch.Generator().manual_seed(2))
-    obs = torch.rand(P, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    genomes, obs = _population_inputs(P)
     times, actions = {}, {}
     for where in (torch.device("cpu"), device):
         net = carracing_policy(aggregation=aggregation, device=where)

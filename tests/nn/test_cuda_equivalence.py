@@ -9,23 +9,16 @@ import pytest
 import torch
 
 from evohebb.nn.architectures import get_model
-from evohebb.nn.layer_specs import ConvSpec, LinearSpec, PoolSpec
-from evohebb.nn.network_settings import PlasticNetworkSettings
-from evohebb.nn.unrolled_plastic_network import UnrolledPlasticNetwork
+from tests.nn.test_evolved_weights import IN_SHAPE, _genomes, _net
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
-LAYERS = [ConvSpec(4, 3), PoolSpec(2), ConvSpec(5, 3, stride=2), LinearSpec(6), LinearSpec(3)]
-IN_SHAPE = (3, 14, 14)
 
 
 @pytest.mark.parametrize("plastic_layers", [["fc1", "out"], ["conv1", "conv2", "fc1", "out"]],
                          ids=["static-evolved-convs", "learning-convs"])
 def test_a_population_steps_alike_on_cuda_and_cpu(plastic_layers):
-    settings = PlasticNetworkSettings(evolve_weights=["conv1", "conv2"], plastic_layers=plastic_layers,
-                                      aggregation="max")
-    nets = {d: UnrolledPlasticNetwork(IN_SHAPE, LAYERS, "tanh", settings, device=d) for d in ("cpu", "cuda")}
-    genomes = torch.stack([nets["cpu"].genome_init(torch.Generator().manual_seed(i)) for i in range(5)])
+    nets = {d: _net(d, plastic_layers=plastic_layers) for d in ("cpu", "cuda")}
+    genomes = _genomes(nets["cpu"], 5)
     obs = torch.randn(4, 5, *IN_SHAPE, generator=torch.Generator().manual_seed(9))
     outputs = {}
     for device, net in nets.items():

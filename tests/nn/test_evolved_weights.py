@@ -18,9 +18,9 @@ LAYERS = [ConvSpec(4, 3), PoolSpec(2), ConvSpec(5, 3, stride=2), LinearSpec(6), 
 IN_SHAPE = (3, 14, 14)
 
 
-def _net(**kw) -> UnrolledPlasticNetwork:
+def _net(device: str = "cpu", **kw) -> UnrolledPlasticNetwork:
     defaults = {"evolve_weights": ["conv1", "conv2"], "plastic_layers": ["fc1", "out"], "aggregation": "max"}
-    return UnrolledPlasticNetwork(IN_SHAPE, LAYERS, "tanh", PlasticNetworkSettings(**{**defaults, **kw}))
+    return UnrolledPlasticNetwork(IN_SHAPE, LAYERS, "tanh", PlasticNetworkSettings(**{**defaults, **kw}), device=device)
 
 
 def _genomes(net: UnrolledPlasticNetwork, P: int) -> torch.Tensor:
