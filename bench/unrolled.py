@@ -192,8 +192,8 @@ def bench_first_layer(aggregation="max"):
 # ---- 2./3. whole policy --------------------------------------------------------------------------
 def _population_inputs(P: int) -> tuple[torch.Tensor, torch.Tensor]:
     """P thesis genomes (seeded draws) and one 64x64x3 frame for each."""
-    gen = torch.Generator().manual_seed(1)
-    genomes = torch.stack([carracing_policy().genome_init(gen) for _ in range(P)])
+    gen, net = torch.Generator().manual_seed(1), carracing_policy()
+    genomes = torch.stack([net.genome_init(gen) for _ in range(P)])
     return genomes, torch.rand(P, 3, 64, 64, generator=gen)
 
 
