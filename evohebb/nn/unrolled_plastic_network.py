@@ -67,6 +67,7 @@ class UnrolledPlasticNetwork(nn.Module):
         self._evolved_w: dict[int, Tensor] = {}
         self._rpe_gains: tuple[Tensor, Tensor] | None = None
         self._acts: list[tuple[Tensor, Tensor]] | None = None
+        self._readout: tuple[Tensor, Tensor] | None = None
         self._weight_seed = 0
         self.population = 0
 
@@ -185,7 +186,7 @@ class UnrolledPlasticNetwork(nn.Module):
             raise ValueError(f"{len(noise_seeds)} noise seeds for a population of {P}")
         self.head.reset(torch.tensor([int(s) for s in noise_seeds], dtype=torch.int64, device=self.device))
         self.centering.reset()
-        self._acts = None
+        self._acts = self._readout = None
 
     def weights(self) -> list[Tensor]:
         """Current weights of every plastic layer (conv: ``[P, Cout, Cin, k, k]``, linear: ``[P, out, in]``)."""
@@ -219,9 +220,16 @@ class UnrolledPlasticNetwork(nn.Module):
             obs = obs - obs.mean(dim=tuple(range(1, obs.dim())), keepdim=True)
         z, acts = self.stack(obs, record, native=self.settings.compile_copies)
         activity, output = self.head(z)
+        self._readout = (acts[-1][0], z)
         acts[-1] = (acts[-1][0], activity)
         self._acts = acts
         return output
+
+    def last_readout(self) -> tuple[Tensor, Tensor] | None:
+        """The output layer's input ``[P, n_in]`` and pre-activation ``[P, n_out]`` at the last forward (None before
+        the first forward after a reset): what the output head's nonlinearity saw, e.g. how far into tanh's
+        saturation a readout drives (``python -m runners.output_drive``)."""
+        return self._readout
 
     @torch.no_grad()
     def update(self, reward: Tensor | None = None) -> None:

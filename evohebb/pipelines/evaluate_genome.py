@@ -67,7 +67,7 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
         raise ValueError(f"--episodes: {episodes} is not allowed; allowed: an integer >= 1")
     if workers < 1:
         raise ValueError(f"--workers: {workers} is not allowed; allowed: an integer >= 1")
-    cfg, values, origin, layout = _load_genome(Path(source), genome, overrides, as_trained)
+    cfg, values, origin, layout = load_genome(Path(source), genome, overrides, as_trained)
     task = evaluation_task(cfg)
     if max_steps is not None:
         task = dataclasses.replace(task, max_steps=max_steps)
@@ -107,7 +107,7 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     return report
 
 
-def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
+def load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
     """The config (reference conditions, then ``overrides``), the genome's values, where they came from and (zoo
     files) the genome's stored layout, of a run folder or zoo file."""
     if source.is_dir():

@@ -347,3 +347,24 @@ def test_center_input_subtracts_each_frames_mean_and_ignores_brightness():
     for a, b in zip(runs[True, "plain"], runs[True, "brighter"]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(runs[False, "plain"][1], runs[False, "brighter"][1], atol=1e-3)   # what it learnt
+
+
+def test_last_readout_is_the_output_layers_input_and_pre_activation():
+    """last_readout(): the output layer's input (the conv features, flattened) and its pre-activation z = W·x, the
+    z whose tanh is the output, for every individual; after a reset it is gone until the next forward."""
+    net = carracing_policy(PlasticNetworkSettings(parameter_sharing="layer_outputs", weight_norm=False,
+                                                  weight_clip=1.0), head="tanh")
+    net.load_genomes(_genomes(net, 3, 2))
+    net.reset(4)
+    obs = torch.rand(2, 3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    assert net.last_readout() is None
+    for frame in obs:
+        w = net.weights()[-1].clone()         # the output layer's weights this step (before its update)
+        output = net(frame)
+        x, z = net.last_readout()
+        assert x.shape == (3, 64) and z.shape == (3, 3)
+        torch.testing.assert_close(z, torch.einsum("poi,pi->po", w, x))
+        torch.testing.assert_close(output, torch.tanh(z))
+        net.update()
+    net.reset(4)
+    assert net.last_readout() is None
