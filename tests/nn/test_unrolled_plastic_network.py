@@ -267,7 +267,9 @@ def test_layers_shared_by_the_population_run_batched_and_equal_the_unrolled_path
     # layers that do not learn are not recorded, and their tanh runs after the max-pool (same values)
     z_all, acts_all = net.stack(obs)
     z_some, acts_some = net.stack(obs, record=[False, False, False, False, True])
-    assert torch.equal(z_all, z_some) and acts_some[:4] == [None] * 4 and all(a is not None for a in acts_all)
+    # the same values up to tanh's last bit (torch's vectorised and scalar tanh may round one element differently)
+    torch.testing.assert_close(z_some, z_all, rtol=1e-6, atol=1e-7)
+    assert acts_some[:4] == [None] * 4 and all(a is not None for a in acts_all)
     net.stack._uniform = [False] * 5
     torch.testing.assert_close(net(obs), batched, rtol=1e-5, atol=1e-6)
     net.reset(2)
