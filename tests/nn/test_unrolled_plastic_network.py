@@ -267,8 +267,8 @@ def test_layers_shared_by_the_population_run_batched_and_equal_the_unrolled_path
     # layers that do not learn are not recorded, and their tanh runs after the max-pool (same values)
     z_all, acts_all = net.stack(obs)
     z_some, acts_some = net.stack(obs, record=[False, False, False, False, True])
-    # the same values up to tanh's last bit (torch's vectorised and scalar tanh may round one element differently)
-    torch.testing.assert_close(z_some, z_all, rtol=1e-6, atol=1e-7)
+    # the same values up to tanh's rounding (in ~1 of 10 draws an element differs in its last bits, ~2e-6 of max |z|)
+    torch.testing.assert_close(z_some, z_all, rtol=1e-5, atol=1e-6)
     assert acts_some[:4] == [None] * 4 and all(a is not None for a in acts_all)
     net.stack._uniform = [False] * 5
     torch.testing.assert_close(net(obs), batched, rtol=1e-5, atol=1e-6)
