@@ -16,8 +16,9 @@ overrides win). Over steps ``--from`` to ``--steps`` it prints one JSON object:
   (``network.weight_clip``), at the first and at the last step;
 * ``returns``: each track's return over the steps played.
 
-|z| is about fan-in × mean |x| × mean |w| where the inputs and weights line up, so the first two explain why the same
-weight box (±1) gives a 392-feature conv readout a far larger pre-activation than a 64-pixel one (docs/results.md).
+|z| grows with fan-in × mean |x| × mean |w| where the inputs and weights line up: the same weight box (±1) lets a
+392-feature conv readout reach a far larger pre-activation than a 64-pixel one, though whether it does is up to the
+weights a search found (docs/results.md, "How hard each driver steers").
 """
 
 from __future__ import annotations
@@ -32,9 +33,7 @@ import torch
 import evohebb  # noqa: F401  (Ray settings before ray is imported)
 from evohebb.es.generation_seeds import evaluation_seeds
 from evohebb.es.rollout import run_episodes
-from evohebb.pipelines.evaluate_genome import GENOMES, load_genome
-from evohebb.pipelines.evolve import evaluation_task
-from evohebb.pipelines.zoo import check_layout
+from evohebb.pipelines.evaluate_genome import GENOMES, load_genome_network
 
 #: |z| beyond which tanh is within 5 % of its bound
 TANH_NEAR_BOUND = 1.83
@@ -42,23 +41,17 @@ TANH_NEAR_BOUND = 1.83
 
 def output_drive(source: Path, overrides: list[str], genome: str = "best", tracks: int = 2, first: int = 50,
                  steps: int = 400) -> dict:
-    cfg, values, origin, layout = load_genome(Path(source), genome, overrides, as_trained=False)
-    task = evaluation_task(cfg)
-    network = task.build_network()
-    if layout is not None:
-        check_layout(Path(source), layout, network.genome_spec())
-    if not hasattr(network, "last_readout"):
-        raise ValueError(f"{source}: its network ({type(network).__name__}) does not expose its output layer's "
-                         "pre-activation (last_readout); allowed: the unrolled plastic networks")
+    cfg, task, network, values, origin = load_genome_network(Path(source), genome, overrides)
     seeds = evaluation_seeds(tracks)
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(tracks, -1).contiguous()
-    inputs, preacts, weights = [], [], []
+    inputs, preacts = [], []
+    readout = {}         # the output layer's weights at the first step (before its first update) and the last
 
     def recorded(output):
         x, z = network.last_readout()
-        inputs.append(x.reshape(tracks, -1).cpu().numpy().copy())
+        inputs.append(x.cpu().numpy().copy())
         preacts.append(z.cpu().numpy().copy())
-        weights.append(network.weights()[-1].cpu().numpy().copy())
+        readout.setdefault("first", network.weights()[-1].cpu().numpy().copy())
         return task.spec.to_action(output)
 
     envs = task.build_envs(tracks)
@@ -67,12 +60,14 @@ def output_drive(source: Path, overrides: list[str], genome: str = "best", track
                               to_action=recorded)
     finally:
         envs.close()
+    readout["last"] = network.weights()[-1].cpu().numpy()
     if len(preacts) <= first:
         raise ValueError(f"every episode ended after {len(preacts)} steps, before --from {first}: nothing to measure")
     # steps after an episode ended are the next episode's (autoreset): keep each track's own steps only
     live = np.arange(len(preacts))[:, None] < played.lengths[None, :]
     live = live[first:]
-    z, x, w = np.abs(np.stack(preacts)[first:]), np.stack(inputs)[first:], np.stack(weights)
+    z, x = np.abs(np.stack(preacts)[first:]), np.stack(inputs)[first:]
+    x_live = np.where(live[..., None], x, np.nan)          # [T, P, n_in], other episodes' steps masked out
     clip = cfg.network.weight_clip
     names = list(task.spec.output_names)
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
@@ -82,15 +77,12 @@ def output_drive(source: Path, overrides: list[str], genome: str = "best", track
                                 for o, name in enumerate(names)},
               "tanh_near_bound": TANH_NEAR_BOUND,
               "input": {"fan_in": int(x.shape[-1]), "mean_abs": round(float(np.abs(x[live]).mean()), 4),
-                        "temporal_std": round(float(np.mean([x[live[:, p], p].std(axis=0).mean()
-                                                             for p in range(tracks)])), 4)},
-              "weights": {"mean_abs": {"first": round(float(np.abs(w[0]).mean()), 4),
-                                       "last": round(float(np.abs(w[-1]).mean()), 4)}}}
+                        "temporal_std": round(float(np.nanstd(x_live, axis=0).mean()), 4)},
+              "weights": {"mean_abs": {when: round(float(np.abs(w).mean()), 4) for when, w in readout.items()}}}
     if clip is not None:
-        at_clip = np.abs(w) >= clip * (1 - 1e-6)            # [T, P, n_out, n_in]
-        report["weights"]["at_clip"] = {when: {name: round(float(at_clip[t][:, o].mean()), 4)
-                                               for o, name in enumerate(names)}
-                                        for when, t in (("first", 0), ("last", -1))}
+        report["weights"]["at_clip"] = {
+            when: {name: round(float((np.abs(w[:, o]) >= clip * (1 - 1e-6)).mean()), 4) for o, name in enumerate(names)}
+            for when, w in readout.items()}                 # w: [P, n_out, n_in]
     return report
 
 

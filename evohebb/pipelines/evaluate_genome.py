@@ -67,14 +67,10 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
         raise ValueError(f"--episodes: {episodes} is not allowed; allowed: an integer >= 1")
     if workers < 1:
         raise ValueError(f"--workers: {workers} is not allowed; allowed: an integer >= 1")
-    cfg, values, origin, layout = load_genome(Path(source), genome, overrides, as_trained)
-    task = evaluation_task(cfg)
+    cfg, task, network, values, origin = load_genome_network(Path(source), genome, overrides, as_trained)
     if max_steps is not None:
         task = dataclasses.replace(task, max_steps=max_steps)
     seeds = evaluation_seeds(episodes, first_seed)
-    network = task.build_network()
-    if layout is not None:
-        check_layout(Path(source), layout, network.genome_spec())
     genomes = torch.tensor(values, dtype=torch.float32, device=task.device).expand(episodes, -1).contiguous()
     report = {"source": str(source), "genome": origin, "overrides": overrides, "seeds": seeds,
               "task": cfg.task, "max_steps": task.max_steps, **task.spec.entry.conditions(cfg.env)}
@@ -107,7 +103,19 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     return report
 
 
-def load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
+def load_genome_network(source: Path, genome: str, overrides: list[str], as_trained: bool = False):
+    """A run folder's or zoo file's genome ready to play: ``(cfg, task, network, values, origin)``, the config with
+    the reference conditions and ``overrides`` (:func:`_load_genome`), its evaluation task, the network that task
+    builds (a zoo file's stored layout checked against it), the genome's values and where they came from."""
+    cfg, values, origin, layout = _load_genome(source, genome, overrides, as_trained)
+    task = evaluation_task(cfg)
+    network = task.build_network()
+    if layout is not None:
+        check_layout(source, layout, network.genome_spec())
+    return cfg, task, network, values, origin
+
+
+def _load_genome(source: Path, genome: str, overrides: list[str], as_trained: bool):
     """The config (reference conditions, then ``overrides``), the genome's values, where they came from and (zoo
     files) the genome's stored layout, of a run folder or zoo file."""
     if source.is_dir():
