@@ -94,7 +94,7 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     if readout_figure:   # the first seed's readout, recorded while the genome played it above
         report["readout_figure"] = str(write_readout_figure(np.stack(played.frames), task.spec.observation_shape,
                                                             Path(readout_figure), task.spec.output_names))
-    out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides)
+    out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides, report)
     atomic_write_json(out, report)
     if baselines or baselines_from is not None:
         report["histogram"] = str(write_return_histogram(report, out.with_suffix(".png")))
@@ -182,11 +182,27 @@ def _summary(prefix: str, played: RolloutResult) -> dict:
             f"{prefix}return_std": float(played.returns.std()), f"{prefix}lengths": played.lengths.tolist()}
 
 
-def _default_report_path(source: Path, origin: str, overrides: list[str]) -> Path:
+def _default_report_path(source: Path, origin: str, overrides: list[str], report: dict) -> Path:
+    """Beside the source, named by the genome and the overrides. A report already there that was played on other
+    tracks (seeds or episode cap) is kept: a quick look (``--episodes 1 --gif``) must not replace a 100-track report,
+    so this one is named by its tracks too (``…-1x1000-from<first seed>.json``)."""
     suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
-    if source.is_dir():
-        return source / f"evaluation-{origin}{suffix}.json"
-    return source.with_name(f"{source.stem}.evaluation{suffix}.json")
+    path = (source / f"evaluation-{origin}{suffix}.json" if source.is_dir()
+            else source.with_name(f"{source.stem}.evaluation{suffix}.json"))
+    if path.exists() and not _same_tracks(path, report):
+        tracks = f"-{len(report['seeds'])}x{report['max_steps']}-from{report['seeds'][0]}"
+        kept, path = path, path.with_name(f"{path.stem}{tracks}.json")
+        log.info("%s holds a report on other tracks; kept, and this one goes to %s", kept, path)
+    return path
+
+
+def _same_tracks(path: Path, report: dict) -> bool:
+    """Whether the report at ``path`` was played on ``report``'s seeds and episode cap (unreadable: no)."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(earlier, dict) and all(earlier.get(k) == report[k] for k in ("seeds", "max_steps"))
 
 
 def _record_gif(task, network, genomes, seeds, path: Path) -> str:

@@ -216,6 +216,16 @@ def test_evaluate_reports_within_lifetime_accuracy(tmp_path, mnist_like_dir):
     static = json.loads((tmp_path / "m" / "evaluation-best-network.plastic=false.json").read_text())
     assert static["overrides"] == ["network.plastic=false"] and static["seeds"] == report["seeds"]
     assert json.loads((tmp_path / "m" / "evaluation-best.json").read_text()) == report   # left untouched
+    # a quick look on other tracks keeps the report beside the genome and is named by its tracks
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "1", "--first-seed", "9"]) == 0
+    assert json.loads((tmp_path / "m" / "evaluation-best.json").read_text()) == report
+    quick = json.loads((tmp_path / "m" / f"evaluation-best-1x{report['max_steps']}-from9.json").read_text())
+    assert quick["seeds"] == [9] and len(quick["returns"]) == 1
+    # the same tracks again replace it (a re-measurement)
+    assert main(["evaluate", str(tmp_path / "m"), "--episodes", "3", "--baselines"]) == 0
+    assert sorted(p.name for p in (tmp_path / "m").glob("evaluation-best*.json")) == [
+        f"evaluation-best-1x{report['max_steps']}-from9.json", "evaluation-best-network.plastic=false.json",
+        "evaluation-best.json"]
     assert main(["evaluate", str(tmp_path / "m"), "network.plastik=false"]) == 2   # a misspelt key is refused
 
 
