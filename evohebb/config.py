@@ -30,12 +30,11 @@ from typing import Any, TypeVar
 
 import yaml
 
+from evohebb.config_error import ConfigError
+from evohebb.plugins import import_plugins
+
 T = TypeVar("T")
 _MISSING = dataclasses.MISSING
-
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, mistyped or out of range; the message says what is allowed."""
 
 
 def option(default: Any, *, low: float | None = None, high: float | None = None,
@@ -256,7 +255,6 @@ def config_from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(data).__name__}")
     if data.get("plugins"):   # they register the names the rest of the config may use
-        from evohebb.plugins import import_plugins
         import_plugins(data["plugins"])
     return _build(cls, data)
 

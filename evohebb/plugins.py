@@ -14,7 +14,7 @@ import importlib
 import logging
 from collections.abc import Iterable
 
-from evohebb.config import ConfigError
+from evohebb.config_error import ConfigError
 
 __all__ = ["import_plugins"]
 
