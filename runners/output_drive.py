@@ -51,7 +51,8 @@ def output_drive(source: Path, overrides: list[str], genome: str = "best", track
         x, z = network.last_readout()
         inputs.append(x.cpu().numpy().copy())
         preacts.append(z.cpu().numpy().copy())
-        readout.setdefault("first", network.weights()[-1].cpu().numpy().copy())
+        if "first" not in readout:
+            readout["first"] = network.weights()[-1].cpu().numpy().copy()
         return task.spec.to_action(output)
 
     envs = task.build_envs(tracks)

@@ -94,7 +94,8 @@ def evaluate_run(source: Path, episodes: int = 5, gif: str | None = None, baseli
     if readout_figure:   # the first seed's readout, recorded while the genome played it above
         report["readout_figure"] = str(write_readout_figure(np.stack(played.frames), task.spec.observation_shape,
                                                             Path(readout_figure), task.spec.output_names))
-    out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides, report)
+    out = Path(out) if out is not None else _default_report_path(Path(source), origin, overrides, report,
+                                                                  _conditions(task))
     atomic_write_json(out, report)
     if baselines or baselines_from is not None:
         report["histogram"] = str(write_return_histogram(report, out.with_suffix(".png")))
@@ -157,12 +158,12 @@ def _reused_baselines(path: Path, report: dict, task) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"--baselines-from {path}: no such report")
     earlier = json.loads(path.read_text(encoding="utf-8"))
-    conditions = (*BASELINE_CONDITIONS, *task.spec.entry.conditions(task.env))
-    for key in conditions:
-        if key in report and earlier.get(key) != report[key]:
-            raise ValueError(f"--baselines-from {path}: its {key} is {_abridged(earlier.get(key))!r}, this "
-                             f"evaluation's is {_abridged(report[key])!r}; the baselines must be played on the same "
-                             f"{', '.join(conditions)} (or use --baselines)")
+    conditions = _conditions(task)
+    key = _differing_condition(earlier, report, conditions)
+    if key is not None:
+        raise ValueError(f"--baselines-from {path}: its {key} is {_abridged(earlier.get(key))!r}, this "
+                         f"evaluation's is {_abridged(report[key])!r}; the baselines must be played on the same "
+                         f"{', '.join(conditions)} (or use --baselines)")
     names = ("random", *task.spec.entry.baselines)
     entries = {f"{name}_{field}": earlier[f"{name}_{field}"] for name in names for field in SUMMARY_FIELDS
                if f"{name}_{field}" in earlier}
@@ -182,27 +183,33 @@ def _summary(prefix: str, played: RolloutResult) -> dict:
             f"{prefix}return_std": float(played.returns.std()), f"{prefix}lengths": played.lengths.tolist()}
 
 
-def _default_report_path(source: Path, origin: str, overrides: list[str], report: dict) -> Path:
+def _default_report_path(source: Path, origin: str, overrides: list[str], report: dict,
+                         conditions: tuple[str, ...]) -> Path:
     """Beside the source, named by the genome and the overrides. A report already there that was played on other
-    tracks (seeds or episode cap) is kept: a quick look (``--episodes 1 --gif``) must not replace a 100-track report,
-    so this one is named by its tracks too (``…-1x1000-from<first seed>.json``)."""
+    ``conditions`` (seeds, episode cap, backend, ...) is kept: a quick look (``--episodes 1 --gif``) must not replace
+    a 100-track report, so this one is named by its tracks too (``…-1x1000-from<first seed>.json``)."""
     suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
     path = (source / f"evaluation-{origin}{suffix}.json" if source.is_dir()
             else source.with_name(f"{source.stem}.evaluation{suffix}.json"))
-    if path.exists() and not _same_tracks(path, report):
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+    except (OSError, ValueError):
+        earlier = {}                       # unreadable: kept as it is
+    if earlier is not None and (not isinstance(earlier, dict) or _differing_condition(earlier, report, conditions)):
         tracks = f"-{len(report['seeds'])}x{report['max_steps']}-from{report['seeds'][0]}"
         kept, path = path, path.with_name(f"{path.stem}{tracks}.json")
-        log.info("%s holds a report on other tracks; kept, and this one goes to %s", kept, path)
+        log.info("%s holds a report played on other conditions; kept, and this one goes to %s", kept, path)
     return path
 
 
-def _same_tracks(path: Path, report: dict) -> bool:
-    """Whether the report at ``path`` was played on ``report``'s seeds and episode cap (unreadable: no)."""
-    try:
-        earlier = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(earlier, dict) and all(earlier.get(k) == report[k] for k in ("seeds", "max_steps"))
+def _conditions(task) -> tuple[str, ...]:
+    """The report entries that say what was played: task, seeds, episode cap and the environment's own conditions."""
+    return (*BASELINE_CONDITIONS, *task.spec.entry.conditions(task.env))
+
+
+def _differing_condition(earlier: dict, report: dict, conditions: tuple[str, ...]) -> str | None:
+    """The first of ``conditions`` on which the ``earlier`` report differs from ``report`` (None: played alike)."""
+    return next((key for key in conditions if key in report and earlier.get(key) != report[key]), None)
 
 
 def _record_gif(task, network, genomes, seeds, path: Path) -> str:
