@@ -191,15 +191,21 @@ def _default_report_path(source: Path, origin: str, overrides: list[str], report
     suffix = re.sub(r"[^A-Za-z0-9._=-]", "_", "-" + ",".join(overrides)) if overrides else ""
     path = (source / f"evaluation-{origin}{suffix}.json" if source.is_dir()
             else source.with_name(f"{source.stem}.evaluation{suffix}.json"))
-    try:
-        earlier = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-    except (OSError, ValueError):
-        earlier = {}                       # unreadable: kept as it is
-    if earlier is not None and (not isinstance(earlier, dict) or _differing_condition(earlier, report, conditions)):
+    if path.exists() and _played_otherwise(path, report, conditions):
         tracks = f"-{len(report['seeds'])}x{report['max_steps']}-from{report['seeds'][0]}"
         kept, path = path, path.with_name(f"{path.stem}{tracks}.json")
         log.info("%s holds a report played on other conditions; kept, and this one goes to %s", kept, path)
     return path
+
+
+def _played_otherwise(path: Path, report: dict, conditions: tuple[str, ...]) -> bool:
+    """Whether the report at ``path`` was played on other ``conditions`` than ``report`` (one that cannot be read
+    counts as other: it is kept)."""
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return not isinstance(earlier, dict) or _differing_condition(earlier, report, conditions) is not None
 
 
 def _conditions(task) -> tuple[str, ...]:
